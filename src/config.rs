@@ -1,0 +1,96 @@
+//! Command-line flags; every one can also be set by an environment variable.
+
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::store::{PostgresStore, SqliteStore, Store, StoreResult};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "stripe-twin",
+    version,
+    about = "A stateful, Stripe-compatible API server for test suites"
+)]
+pub struct Config {
+    /// Address to listen on (0.0.0.0 inside a container).
+    #[arg(long, env = "STRIPE_TWIN_BIND", default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Port to listen on (stripe-mock's port by default).
+    #[arg(long, env = "PORT", default_value_t = 12111)]
+    pub port: u16,
+    /// `postgres://…` for Postgres, `sqlite://PATH` for a SQLite file; unset: the --db-path file.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The embedded SQLite file used when DATABASE_URL is unset.
+    #[arg(long, env = "STRIPE_TWIN_DB_PATH", default_value = "stripe-twin.db")]
+    pub db_path: String,
+    /// Keep state in memory only (lost at exit); ignores DATABASE_URL.
+    #[arg(long, env = "STRIPE_TWIN_IN_MEMORY")]
+    pub in_memory: bool,
+    /// Base URL of this server as browsers reach it, for the pages it links to
+    /// (default: the request's Host).
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+/// Which store a configuration selects, in words for the start-up line.
+pub fn describe_store(config: &Config) -> String {
+    if config.in_memory {
+        return "sqlite (in memory)".into();
+    }
+    match config.database_url.as_deref() {
+        Some(url) if url.starts_with("postgres") => format!("postgres {}", redact_password(url)),
+        Some(url) => format!(
+            "sqlite {}",
+            url.trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:")
+        ),
+        None => format!("sqlite {}", config.db_path),
+    }
+}
+
+fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if url[scheme + 3..at].contains(':') => {
+            let user_end = scheme + 3 + url[scheme + 3..at].find(':').unwrap_or(0);
+            format!("{}:***{}", &url[..user_end], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got '{0}')")]
+    UnknownScheme(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Opens (and migrates) the store the configuration selects.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, OpenError> {
+    if config.in_memory {
+        return Ok(Arc::new(SqliteStore::open_memory().await?));
+    }
+    let store: StoreResult<Arc<dyn Store>> = match config.database_url.as_deref() {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            PostgresStore::connect(url, None)
+                .await
+                .map(|s| Arc::new(s) as Arc<dyn Store>)
+        }
+        Some(url) if url.starts_with("sqlite:") => {
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:");
+            SqliteStore::open_file(path)
+                .await
+                .map(|s| Arc::new(s) as Arc<dyn Store>)
+        }
+        Some(other) => return Err(OpenError::UnknownScheme(other.to_owned())),
+        None => SqliteStore::open_file(&config.db_path)
+            .await
+            .map(|s| Arc::new(s) as Arc<dyn Store>),
+    };
+    Ok(store?)
+}

@@ -1,0 +1,63 @@
+//! `/v1/events`: the record of every change, written in the same
+//! transaction as the change itself (see `Ctx::event`).
+
+use axum::extract::Path;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::api::{AppState, Call, ListParams};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{Filter, ListQuery};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/events", get(list_events))
+        .route("/v1/events/{id}", get(retrieve_event))
+}
+
+async fn retrieve_event(
+    Path(id): Path<String>,
+    Call { ctx, params }: Call,
+) -> ApiResult<Json<Value>> {
+    params.finish()?;
+    let record = ctx.load("event", &id, "id").await?;
+    ctx.respond(record.data).await
+}
+
+async fn list_events(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+    let paging = ListParams::take(&mut params)?;
+    let kind = params.string("type")?;
+    let kinds = params.string_list("types")?;
+    params.finish()?;
+    let mut query = ListQuery::new("event");
+    match (kind, kinds) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "You may only specify one of these parameters: type, types.",
+            )
+            .with_code("parameters_exclusive")
+            .with_param("types"));
+        }
+        (Some(kind), None) => match kind.strip_suffix('*') {
+            Some(prefix) => query
+                .filters
+                .push(Filter::FieldPrefix("type", prefix.to_owned())),
+            None => query.filters.push(Filter::Field("type", vec![json!(kind)])),
+        },
+        (None, Some(kinds)) => {
+            if kinds.len() > 20 {
+                return Err(ApiError::invalid_param(
+                    "types",
+                    "Invalid types: you may pass at most 20 event types.",
+                ));
+            }
+            query.filters.push(Filter::Field(
+                "type",
+                kinds.into_iter().map(Value::String).collect(),
+            ));
+        }
+        (None, None) => {}
+    }
+    ctx.list(query, &paging, "/v1/events").await
+}

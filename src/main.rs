@@ -1,0 +1,72 @@
+use clap::Parser;
+use stripe_twin::config::{Config, describe_store, open_store};
+use stripe_twin::{API_VERSION, AppState, serve};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("stripe_twin=info,tower_http=warn")),
+        )
+        .init();
+    let store = match open_store(&config).await {
+        Ok(store) => store,
+        Err(err) => {
+            eprintln!(
+                "stripe-twin: cannot open the store ({}): {err}",
+                describe_store(&config)
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let listener = match TcpListener::bind((config.bind.as_str(), config.port)).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!(
+                "stripe-twin: cannot listen on {}:{}: {err}",
+                config.bind, config.port
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    println!(
+        "stripe-twin listening on http://{address} (store: {}, API version {API_VERSION})",
+        describe_store(&config)
+    );
+    let state = AppState::new(store, config.public_url.clone());
+    if let Err(err) = serve(listener, state, shutdown_signal()).await {
+        eprintln!("stripe-twin: server error: {err}");
+        return std::process::ExitCode::FAILURE;
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (docker stop).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

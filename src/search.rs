@@ -1,0 +1,342 @@
+//! Stripe's search query language, e.g.
+//! `email:"jo@example.com" AND metadata['plan']:'pro' AND created>1700000000`.
+//!
+//! Clauses are `field:value` (exact, case-insensitive), `field~value`
+//! (substring, 3+ characters), `field>N` / `>=` / `<` / `<=` on numbers,
+//! negated with a leading `-`, joined by `AND` or by `OR` (not both).
+
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// A string field: `:` and `~`.
+    Text,
+    /// A unix timestamp or amount: `:`, `>`, `>=`, `<`, `<=`.
+    Number,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Term {
+    Text(String),
+    Number(i64),
+    Null,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Equals,
+    Contains,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clause {
+    pub negated: bool,
+    /// A top-level field name, or `metadata` with `key` set.
+    pub field: String,
+    pub metadata_key: Option<String>,
+    pub op: Op,
+    pub term: Term,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub clauses: Vec<Clause>,
+    /// All clauses must hold (AND) or any one (OR).
+    pub any: bool,
+}
+
+fn query_error(message: impl Into<String>) -> ApiError {
+    ApiError::invalid_param("query", message)
+}
+
+struct Lexer<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Lexer<'a> {
+    fn skip_ws(&mut self) {
+        self.rest = self.rest.trim_start();
+    }
+
+    fn eat(&mut self, token: &str) -> bool {
+        if self.rest.starts_with(token) {
+            self.rest = &self.rest[token.len()..];
+            true
+        } else {
+            false
+        }
+    }
+
+    fn ident(&mut self) -> Option<&'a str> {
+        let end = self
+            .rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(self.rest.len());
+        if end == 0 {
+            return None;
+        }
+        let (ident, rest) = self.rest.split_at(end);
+        self.rest = rest;
+        Some(ident)
+    }
+
+    fn quoted(&mut self) -> ApiResult<Option<String>> {
+        let Some(quote) = self.rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            return Ok(None);
+        };
+        let mut out = String::new();
+        let mut chars = self.rest[1..].char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, escaped)) => out.push(escaped),
+                    None => break,
+                },
+                c if c == quote => {
+                    self.rest = &self.rest[1 + i + 1..];
+                    return Ok(Some(out));
+                }
+                c => out.push(c),
+            }
+        }
+        Err(query_error(
+            "The search query has an unterminated quoted string.",
+        ))
+    }
+}
+
+pub fn parse(input: &str) -> ApiResult<Query> {
+    let mut lexer = Lexer { rest: input };
+    let mut clauses = Vec::new();
+    let mut joiner: Option<&str> = None;
+    loop {
+        lexer.skip_ws();
+        clauses.push(parse_clause(&mut lexer)?);
+        lexer.skip_ws();
+        if lexer.rest.is_empty() {
+            break;
+        }
+        let word = lexer.ident().unwrap_or_default();
+        if word != "AND" && word != "OR" {
+            return Err(query_error(format!(
+                "The search query is invalid near '{}': clauses must be joined with AND or OR.",
+                if word.is_empty() { lexer.rest } else { word }
+            )));
+        }
+        if joiner.is_some_and(|j| j != word) {
+            return Err(query_error(
+                "A search query cannot combine AND and OR; use one of them throughout.",
+            ));
+        }
+        joiner = Some(if word == "AND" { "AND" } else { "OR" });
+    }
+    if clauses.len() > 10 {
+        return Err(query_error("A search query can have at most 10 clauses."));
+    }
+    Ok(Query {
+        clauses,
+        any: joiner == Some("OR"),
+    })
+}
+
+fn parse_clause(lexer: &mut Lexer<'_>) -> ApiResult<Clause> {
+    let negated = lexer.eat("-");
+    let field = lexer
+        .ident()
+        .ok_or_else(|| {
+            query_error(format!(
+                "The search query is invalid near '{}': expected a field name.",
+                lexer.rest
+            ))
+        })?
+        .to_owned();
+    let metadata_key = if field == "metadata" {
+        if !lexer.eat("[") {
+            return Err(query_error("Search metadata with metadata['key']."));
+        }
+        let key = lexer.quoted()?.ok_or_else(|| {
+            query_error("Search metadata with metadata['key']: the key must be quoted.")
+        })?;
+        if !lexer.eat("]") {
+            return Err(query_error(
+                "Search metadata with metadata['key']: missing ']'.",
+            ));
+        }
+        Some(key)
+    } else {
+        None
+    };
+    let op = if lexer.eat(":") {
+        Op::Equals
+    } else if lexer.eat("~") {
+        Op::Contains
+    } else if lexer.eat(">=") {
+        Op::Gte
+    } else if lexer.eat("<=") {
+        Op::Lte
+    } else if lexer.eat(">") {
+        Op::Gt
+    } else if lexer.eat("<") {
+        Op::Lt
+    } else {
+        return Err(query_error(format!(
+            "The search query is invalid after '{field}': expected one of :, ~, >, >=, <, <=."
+        )));
+    };
+    let term = if let Some(text) = lexer.quoted()? {
+        Term::Text(text)
+    } else {
+        let word = lexer.ident().unwrap_or_default();
+        if word == "null" {
+            Term::Null
+        } else if let Ok(n) = word.parse::<i64>() {
+            Term::Number(n)
+        } else {
+            return Err(query_error(format!(
+                "The search query has an invalid value for '{field}': put text values in quotes, e.g. {field}:\"value\"."
+            )));
+        }
+    };
+    Ok(Clause {
+        negated,
+        field,
+        metadata_key,
+        op,
+        term,
+    })
+}
+
+impl Query {
+    /// Checks every clause against the fields a resource supports.
+    pub fn validate(&self, resource: &str, fields: &[(&str, FieldKind)]) -> ApiResult<()> {
+        for clause in &self.clauses {
+            if clause.metadata_key.is_some() {
+                if !matches!(clause.op, Op::Equals) {
+                    return Err(query_error("metadata supports only the ':' operator."));
+                }
+                continue;
+            }
+            let Some((_, kind)) = fields.iter().find(|(name, _)| *name == clause.field) else {
+                return Err(query_error(format!(
+                    "Field '{}' is an unsupported search field for resource {resource}. See https://docs.stripe.com/search#query-fields-for-{resource} for a list of supported fields.",
+                    clause.field
+                )));
+            };
+            match (kind, clause.op, &clause.term) {
+                (FieldKind::Text, Op::Equals | Op::Contains, Term::Text(t)) => {
+                    if clause.op == Op::Contains && t.chars().count() < 3 {
+                        return Err(query_error(
+                            "A substring (~) search needs a value of at least 3 characters.",
+                        ));
+                    }
+                }
+                (FieldKind::Text, Op::Equals, Term::Null) => {}
+                (
+                    FieldKind::Number,
+                    Op::Equals | Op::Gt | Op::Gte | Op::Lt | Op::Lte,
+                    Term::Number(_),
+                ) => {}
+                _ => {
+                    return Err(query_error(format!(
+                        "The search query uses an operator or value that field '{}' does not support.",
+                        clause.field
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn matches(&self, doc: &Value) -> bool {
+        let mut results = self.clauses.iter().map(|c| c.matches(doc) != c.negated);
+        if self.any {
+            results.any(|r| r)
+        } else {
+            results.all(|r| r)
+        }
+    }
+}
+
+impl Clause {
+    fn matches(&self, doc: &Value) -> bool {
+        let value = match &self.metadata_key {
+            Some(key) => &doc["metadata"][key.as_str()],
+            None => &doc[self.field.as_str()],
+        };
+        match (&self.term, self.op) {
+            (Term::Null, _) => value.is_null(),
+            (Term::Text(t), Op::Equals) => value
+                .as_str()
+                .is_some_and(|v| v.to_lowercase() == t.to_lowercase()),
+            (Term::Text(t), Op::Contains) => value
+                .as_str()
+                .is_some_and(|v| v.to_lowercase().contains(&t.to_lowercase())),
+            (Term::Number(n), op) => value.as_i64().is_some_and(|v| match op {
+                Op::Gt => v > *n,
+                Op::Gte => v >= *n,
+                Op::Lt => v < *n,
+                Op::Lte => v <= *n,
+                _ => v == *n,
+            }),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const FIELDS: &[(&str, FieldKind)] = &[
+        ("email", FieldKind::Text),
+        ("name", FieldKind::Text),
+        ("created", FieldKind::Number),
+    ];
+
+    fn query(q: &str) -> Query {
+        let query = parse(q).unwrap();
+        query.validate("customers", FIELDS).unwrap();
+        query
+    }
+
+    #[test]
+    fn matches_like_stripe() {
+        let doc = json!({"email": "Jo@Example.com", "name": "Jo Smith", "created": 100, "metadata": {"plan": "pro"}});
+        assert!(query("email:'jo@example.com'").matches(&doc));
+        assert!(query("name~\"smi\" AND created>99").matches(&doc));
+        assert!(!query("name~\"smi\" AND created>100").matches(&doc));
+        assert!(query("name:'nope' OR metadata['plan']:'pro'").matches(&doc));
+        assert!(query("-metadata[\"plan\"]:'free'").matches(&doc));
+        assert!(query("created>=100 AND created<=100").matches(&doc));
+        assert!(query("metadata['missing']:null").matches(&doc));
+    }
+
+    #[test]
+    fn rejects_bad_queries() {
+        for bad in [
+            "",
+            "email",
+            "email:jo",
+            "email:'a' AND name:'b' OR name:'c'",
+            "name~'ab'",
+            "created:'x'",
+            "email:'unterminated",
+            "email:'a' XOR name:'b'",
+        ] {
+            let result = parse(bad).and_then(|q| q.validate("customers", FIELDS));
+            assert!(result.is_err(), "{bad}");
+        }
+        let err = parse("foo:'x'")
+            .unwrap()
+            .validate("customers", FIELDS)
+            .unwrap_err();
+        assert!(err.to_string().contains("unsupported search field"));
+    }
+}

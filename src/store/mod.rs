@@ -1,0 +1,208 @@
+//! The state store: one narrow trait, a SQLite and a Postgres implementation.
+//!
+//! Every Stripe object is a JSON document plus the few columns lists filter
+//! on. Writes are batches applied in one transaction, so an object and the
+//! event that records its change land together or not at all. Updates carry
+//! the version they were read at (optimistic concurrency): of two racing
+//! writers exactly one wins, the other sees `StoreError::Conflict`.
+
+mod postgres;
+mod sqlite;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The object changed since it was read, or an inserted id exists.
+    #[error("write conflict")]
+    Conflict,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error("stored document is not valid JSON: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: String,
+    pub object: String,
+    pub created: i64,
+    pub customer: Option<String>,
+    pub deleted: bool,
+    /// Incremented by every update; what optimistic concurrency compares.
+    pub version: i64,
+    /// Insertion order (0 until stored): lists are newest first by it.
+    pub seq: i64,
+    pub data: Value,
+}
+
+impl Record {
+    pub fn new(object: &str, data: Value) -> Self {
+        Self {
+            id: data["id"].as_str().unwrap_or_default().to_owned(),
+            object: object.to_owned(),
+            created: data["created"].as_i64().unwrap_or_default(),
+            customer: customer_of(&data),
+            deleted: false,
+            version: 0,
+            seq: 0,
+            data,
+        }
+    }
+
+    /// The same record with a new document, to be written back.
+    pub fn with_data(&self, data: Value) -> Self {
+        Self {
+            customer: customer_of(&data).or_else(|| self.customer.clone()),
+            data,
+            ..self.clone()
+        }
+    }
+}
+
+fn customer_of(data: &Value) -> Option<String> {
+    match &data["customer"] {
+        Value::String(id) => Some(id.clone()),
+        Value::Object(obj) => obj.get("id").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Write {
+    Insert(Record),
+    /// Replace the record if it is still at `record.version`.
+    Update(Record),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    Customer(String),
+    /// A dotted JSON path equal to one of the values (strings or booleans).
+    Field(&'static str, Vec<Value>),
+    /// A dotted JSON path whose string value starts with a prefix.
+    FieldPrefix(&'static str, String),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Range {
+    pub gt: Option<i64>,
+    pub gte: Option<i64>,
+    pub lt: Option<i64>,
+    pub lte: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cursor {
+    /// Newest first.
+    Start,
+    /// Older than the object with this sequence number.
+    After(i64),
+    /// Newer than the object with this sequence number (still returned newest first).
+    Before(i64),
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub object: &'static str,
+    pub filters: Vec<Filter>,
+    pub created: Range,
+    pub cursor: Cursor,
+    pub limit: i64,
+    pub include_deleted: bool,
+}
+
+impl ListQuery {
+    pub fn new(object: &'static str) -> Self {
+        Self {
+            object,
+            filters: Vec::new(),
+            created: Range::default(),
+            cursor: Cursor::Start,
+            limit: 10,
+            include_deleted: false,
+        }
+    }
+}
+
+/// Where an idempotency key stands when a request arrives with it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// First use (or the old use expired): go ahead, then `complete` it.
+    Claimed,
+    /// The first request with this key is still running.
+    InProgress,
+    /// The key was used for another request: its method and path, fingerprint.
+    Mismatch { method_path: String },
+    /// Replay this stored answer.
+    Replay { status: u16, body: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyRequest<'a> {
+    pub account: &'a str,
+    pub key: &'a str,
+    pub method_path: &'a str,
+    pub fingerprint: &'a str,
+    pub now: i64,
+    /// Keys older than this (unix seconds) count as unused.
+    pub expired_before: i64,
+    /// An in-flight claim older than this was abandoned (its server died).
+    pub stale_before: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// "sqlite" or "postgres", for logs and /healthz.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> StoreResult<()>;
+    async fn get(&self, account: &str, id: &str) -> StoreResult<Option<Record>>;
+    /// The sequence number that orders `id` in lists (for cursors).
+    async fn position(&self, account: &str, id: &str) -> StoreResult<Option<i64>>;
+    async fn list(&self, account: &str, query: &ListQuery) -> StoreResult<Vec<Record>>;
+    /// Applies all writes in one transaction, or none of them.
+    async fn commit(&self, account: &str, writes: &[Write]) -> StoreResult<()>;
+    async fn claim_idempotency(&self, request: &IdempotencyRequest<'_>) -> StoreResult<Claim>;
+    async fn complete_idempotency(
+        &self,
+        account: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> StoreResult<()>;
+    /// Forgets an in-flight claim whose request failed on our side.
+    async fn release_idempotency(&self, account: &str, key: &str) -> StoreResult<()>;
+    /// Removes every object and idempotency key of an account.
+    async fn wipe_account(&self, account: &str) -> StoreResult<u64>;
+}
+
+/// Splits a dotted path for JSON path functions.
+fn path_segments(path: &str) -> Vec<String> {
+    path.split('.').map(str::to_owned).collect()
+}
+
+/// Decides what a request gets when its key is already taken.
+fn existing_claim(
+    request: &IdempotencyRequest<'_>,
+    method_path: String,
+    fingerprint: String,
+    status: Option<i64>,
+    body: Option<String>,
+) -> Claim {
+    if method_path != request.method_path || fingerprint != request.fingerprint {
+        return Claim::Mismatch { method_path };
+    }
+    match (status, body) {
+        (Some(status), Some(body)) => Claim::Replay {
+            status: u16::try_from(status).unwrap_or(500),
+            body,
+        },
+        _ => Claim::InProgress,
+    }
+}

@@ -1,0 +1,313 @@
+//! Postgres: the store for real deployments and for several server
+//! processes sharing one state. Nothing is cached in-process, so every
+//! process sees every other one's writes at once.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+
+use super::{
+    Claim, Cursor, Filter, IdempotencyRequest, ListQuery, Record, Store, StoreError, StoreResult,
+    Write, existing_claim, path_segments,
+};
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects and migrates. `schema`, when given, isolates this store in
+    /// its own Postgres schema (created if missing): tests use one per test.
+    pub async fn connect(url: &str, schema: Option<&str>) -> StoreResult<Self> {
+        let mut options = PgConnectOptions::from_str(url)?;
+        if let Some(schema) = schema {
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                .execute(&admin)
+                .await?;
+            admin.close().await;
+            options = options.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        // Several processes may start at once on one database: the advisory
+        // lock sqlx takes makes migrations run once.
+        sqlx::migrate!("migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Db(e.into()))?;
+        Ok(Self { pool })
+    }
+}
+
+fn record_from_row(row: &PgRow) -> StoreResult<Record> {
+    let data: String = row.try_get("data")?;
+    Ok(Record {
+        id: row.try_get("id")?,
+        object: row.try_get("object")?,
+        created: row.try_get("created")?,
+        customer: row.try_get("customer")?,
+        deleted: row.try_get("deleted")?,
+        version: row.try_get("version")?,
+        seq: row.try_get("seq")?,
+        data: serde_json::from_str(&data)?,
+    })
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// JSON scalars compared as the text `#>>` yields.
+fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+const COLUMNS: &str = "seq, id, object, created, customer, deleted, version, data::text AS data";
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn get(&self, account: &str, id: &str) -> StoreResult<Option<Record>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM objects WHERE account = $1 AND id = $2"
+        ))
+        .bind(account)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn position(&self, account: &str, id: &str) -> StoreResult<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT seq FROM objects WHERE account = $1 AND id = $2")
+                .bind(account)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn list(&self, account: &str, query: &ListQuery) -> StoreResult<Vec<Record>> {
+        let mut sql: QueryBuilder<Postgres> =
+            QueryBuilder::new(format!("SELECT {COLUMNS} FROM objects WHERE account = "));
+        sql.push_bind(account)
+            .push(" AND object = ")
+            .push_bind(query.object);
+        if !query.include_deleted {
+            sql.push(" AND NOT deleted");
+        }
+        for filter in &query.filters {
+            match filter {
+                Filter::Customer(customer) => {
+                    sql.push(" AND customer = ").push_bind(customer.clone());
+                }
+                Filter::Field(path, values) => {
+                    sql.push(" AND (data #>> ")
+                        .push_bind(path_segments(path))
+                        .push(") = ANY(")
+                        .push_bind(values.iter().map(as_text).collect::<Vec<_>>())
+                        .push(")");
+                }
+                Filter::FieldPrefix(path, prefix) => {
+                    sql.push(" AND starts_with(data #>> ")
+                        .push_bind(path_segments(path))
+                        .push(", ")
+                        .push_bind(prefix.clone())
+                        .push(")");
+                }
+            }
+        }
+        let range = &query.created;
+        for (op, bound) in [
+            (">", range.gt),
+            (">=", range.gte),
+            ("<", range.lt),
+            ("<=", range.lte),
+        ] {
+            if let Some(bound) = bound {
+                sql.push(format!(" AND created {op} ")).push_bind(bound);
+            }
+        }
+        match query.cursor {
+            Cursor::Start => {
+                sql.push(" ORDER BY seq DESC");
+            }
+            Cursor::After(seq) => {
+                sql.push(" AND seq < ")
+                    .push_bind(seq)
+                    .push(" ORDER BY seq DESC");
+            }
+            Cursor::Before(seq) => {
+                sql.push(" AND seq > ")
+                    .push_bind(seq)
+                    .push(" ORDER BY seq ASC");
+            }
+        }
+        sql.push(" LIMIT ").push_bind(query.limit);
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        let mut records = rows
+            .iter()
+            .map(record_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        if matches!(query.cursor, Cursor::Before(_)) {
+            records.reverse();
+        }
+        Ok(records)
+    }
+
+    async fn commit(&self, account: &str, writes: &[Write]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for write in writes {
+            match write {
+                Write::Insert(record) => {
+                    let inserted = sqlx::query(
+                        "INSERT INTO objects (account, id, object, created, customer, deleted, version, data) VALUES ($1, $2, $3, $4, $5, $6, 0, $7::jsonb)",
+                    )
+                    .bind(account)
+                    .bind(&record.id)
+                    .bind(&record.object)
+                    .bind(record.created)
+                    .bind(&record.customer)
+                    .bind(record.deleted)
+                    .bind(record.data.to_string())
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Err(err) if is_unique_violation(&err) => return Err(StoreError::Conflict),
+                        other => other?,
+                    };
+                }
+                Write::Update(record) => {
+                    let done = sqlx::query(
+                        "UPDATE objects SET customer = $1, deleted = $2, version = version + 1, data = $3::jsonb WHERE account = $4 AND id = $5 AND version = $6",
+                    )
+                    .bind(&record.customer)
+                    .bind(record.deleted)
+                    .bind(record.data.to_string())
+                    .bind(account)
+                    .bind(&record.id)
+                    .bind(record.version)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::Conflict);
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_idempotency(&self, request: &IdempotencyRequest<'_>) -> StoreResult<Claim> {
+        for _ in 0..3 {
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (account, key, method_path, fingerprint, created, status, body)
+                 VALUES ($1, $2, $3, $4, $5, NULL, NULL)
+                 ON CONFLICT (account, key) DO UPDATE SET
+                    method_path = excluded.method_path, fingerprint = excluded.fingerprint,
+                    created = excluded.created, status = NULL, body = NULL
+                 WHERE idempotency_keys.created < $6
+                    OR (idempotency_keys.status IS NULL AND idempotency_keys.created < $7)",
+            )
+            .bind(request.account)
+            .bind(request.key)
+            .bind(request.method_path)
+            .bind(request.fingerprint)
+            .bind(request.now)
+            .bind(request.expired_before)
+            .bind(request.stale_before)
+            .execute(&self.pool)
+            .await?;
+            if claimed.rows_affected() == 1 {
+                return Ok(Claim::Claimed);
+            }
+            let row = sqlx::query(
+                "SELECT method_path, fingerprint, status, body FROM idempotency_keys WHERE account = $1 AND key = $2",
+            )
+            .bind(request.account)
+            .bind(request.key)
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(row) = row else {
+                continue; // released between the two statements: claim again
+            };
+            return Ok(existing_claim(
+                request,
+                row.try_get("method_path")?,
+                row.try_get("fingerprint")?,
+                row.try_get::<Option<i32>, _>("status")?.map(i64::from),
+                row.try_get("body")?,
+            ));
+        }
+        Ok(Claim::InProgress)
+    }
+
+    async fn complete_idempotency(
+        &self,
+        account: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET status = $1, body = $2 WHERE account = $3 AND key = $4",
+        )
+        .bind(i32::from(status))
+        .bind(body)
+        .bind(account)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn release_idempotency(&self, account: &str, key: &str) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE account = $1 AND key = $2 AND status IS NULL",
+        )
+        .bind(account)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn wipe_account(&self, account: &str) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM objects WHERE account = $1")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM idempotency_keys WHERE account = $1")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+}

@@ -1,0 +1,335 @@
+//! The embedded default: one SQLite file (or memory) per server.
+//!
+//! Writes go through a single connection so they queue in-process instead of
+//! spinning on SQLite's busy lock; reads use a pool (WAL lets them run beside
+//! the writer).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::{
+    Claim, Cursor, Filter, IdempotencyRequest, ListQuery, Record, Store, StoreError, StoreResult,
+    Write, existing_claim,
+};
+
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the file at `path` and migrates it.
+    pub async fn open_file(path: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(false);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Db(e.into()))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { reader, writer })
+    }
+
+    /// A throwaway store that lives as long as the server.
+    pub async fn open_memory() -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+        // One connection that never closes: a memory database dies with it.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Db(e.into()))?;
+        Ok(Self {
+            reader: pool.clone(),
+            writer: pool,
+        })
+    }
+}
+
+fn json_path(path: &str) -> String {
+    format!("$.{path}")
+}
+
+fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Record> {
+    let data: String = row.try_get("data")?;
+    Ok(Record {
+        id: row.try_get("id")?,
+        object: row.try_get("object")?,
+        created: row.try_get("created")?,
+        customer: row.try_get("customer")?,
+        deleted: row.try_get::<i64, _>("deleted")? != 0,
+        version: row.try_get("version")?,
+        seq: row.try_get("seq")?,
+        data: serde_json::from_str(&data)?,
+    })
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+const COLUMNS: &str = "seq, id, object, created, customer, deleted, version, data";
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn get(&self, account: &str, id: &str) -> StoreResult<Option<Record>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM objects WHERE account = ? AND id = ?"
+        ))
+        .bind(account)
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn position(&self, account: &str, id: &str) -> StoreResult<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT seq FROM objects WHERE account = ? AND id = ?")
+                .bind(account)
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
+    }
+
+    async fn list(&self, account: &str, query: &ListQuery) -> StoreResult<Vec<Record>> {
+        let mut sql: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {COLUMNS} FROM objects WHERE account = "));
+        sql.push_bind(account)
+            .push(" AND object = ")
+            .push_bind(query.object);
+        if !query.include_deleted {
+            sql.push(" AND deleted = 0");
+        }
+        for filter in &query.filters {
+            match filter {
+                Filter::Customer(customer) => {
+                    sql.push(" AND customer = ").push_bind(customer.clone());
+                }
+                Filter::Field(path, values) => {
+                    sql.push(" AND json_extract(data, ")
+                        .push_bind(json_path(path))
+                        .push(") IN (");
+                    let mut list = sql.separated(", ");
+                    for value in values {
+                        match value {
+                            Value::Bool(b) => list.push_bind(i64::from(*b)),
+                            Value::Number(n) => list.push_bind(n.as_i64().unwrap_or_default()),
+                            other => list.push_bind(other.as_str().unwrap_or_default().to_owned()),
+                        };
+                    }
+                    sql.push(")");
+                }
+                Filter::FieldPrefix(path, prefix) => {
+                    sql.push(" AND substr(json_extract(data, ")
+                        .push_bind(json_path(path))
+                        .push("), 1, ")
+                        .push_bind(prefix.chars().count() as i64)
+                        .push(") = ")
+                        .push_bind(prefix.clone());
+                }
+            }
+        }
+        let range = &query.created;
+        for (op, bound) in [
+            (">", range.gt),
+            (">=", range.gte),
+            ("<", range.lt),
+            ("<=", range.lte),
+        ] {
+            if let Some(bound) = bound {
+                sql.push(format!(" AND created {op} ")).push_bind(bound);
+            }
+        }
+        match query.cursor {
+            Cursor::Start => {
+                sql.push(" ORDER BY seq DESC");
+            }
+            Cursor::After(seq) => {
+                sql.push(" AND seq < ")
+                    .push_bind(seq)
+                    .push(" ORDER BY seq DESC");
+            }
+            Cursor::Before(seq) => {
+                sql.push(" AND seq > ")
+                    .push_bind(seq)
+                    .push(" ORDER BY seq ASC");
+            }
+        }
+        sql.push(" LIMIT ").push_bind(query.limit);
+        let rows = sql.build().fetch_all(&self.reader).await?;
+        let mut records = rows
+            .iter()
+            .map(record_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        if matches!(query.cursor, Cursor::Before(_)) {
+            records.reverse();
+        }
+        Ok(records)
+    }
+
+    async fn commit(&self, account: &str, writes: &[Write]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        for write in writes {
+            match write {
+                Write::Insert(record) => {
+                    let inserted = sqlx::query(
+                        "INSERT INTO objects (account, id, object, created, customer, deleted, version, data) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                    )
+                    .bind(account)
+                    .bind(&record.id)
+                    .bind(&record.object)
+                    .bind(record.created)
+                    .bind(&record.customer)
+                    .bind(i64::from(record.deleted))
+                    .bind(record.data.to_string())
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Err(err) if is_unique_violation(&err) => return Err(StoreError::Conflict),
+                        other => other?,
+                    };
+                }
+                Write::Update(record) => {
+                    let done = sqlx::query(
+                        "UPDATE objects SET customer = ?, deleted = ?, version = version + 1, data = ? WHERE account = ? AND id = ? AND version = ?",
+                    )
+                    .bind(&record.customer)
+                    .bind(i64::from(record.deleted))
+                    .bind(record.data.to_string())
+                    .bind(account)
+                    .bind(&record.id)
+                    .bind(record.version)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::Conflict);
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_idempotency(&self, request: &IdempotencyRequest<'_>) -> StoreResult<Claim> {
+        for _ in 0..3 {
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (account, key, method_path, fingerprint, created, status, body)
+                 VALUES (?, ?, ?, ?, ?, NULL, NULL)
+                 ON CONFLICT (account, key) DO UPDATE SET
+                    method_path = excluded.method_path, fingerprint = excluded.fingerprint,
+                    created = excluded.created, status = NULL, body = NULL
+                 WHERE idempotency_keys.created < ?
+                    OR (idempotency_keys.status IS NULL AND idempotency_keys.created < ?)",
+            )
+            .bind(request.account)
+            .bind(request.key)
+            .bind(request.method_path)
+            .bind(request.fingerprint)
+            .bind(request.now)
+            .bind(request.expired_before)
+            .bind(request.stale_before)
+            .execute(&self.writer)
+            .await?;
+            if claimed.rows_affected() == 1 {
+                return Ok(Claim::Claimed);
+            }
+            let row = sqlx::query(
+                "SELECT method_path, fingerprint, status, body FROM idempotency_keys WHERE account = ? AND key = ?",
+            )
+            .bind(request.account)
+            .bind(request.key)
+            .fetch_optional(&self.writer)
+            .await?;
+            let Some(row) = row else {
+                continue; // released between the two statements: claim again
+            };
+            return Ok(existing_claim(
+                request,
+                row.try_get("method_path")?,
+                row.try_get("fingerprint")?,
+                row.try_get::<Option<i64>, _>("status")?,
+                row.try_get("body")?,
+            ));
+        }
+        Ok(Claim::InProgress)
+    }
+
+    async fn complete_idempotency(
+        &self,
+        account: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET status = ?, body = ? WHERE account = ? AND key = ?",
+        )
+        .bind(i64::from(status))
+        .bind(body)
+        .bind(account)
+        .bind(key)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn release_idempotency(&self, account: &str, key: &str) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE account = ? AND key = ? AND status IS NULL",
+        )
+        .bind(account)
+        .bind(key)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn wipe_account(&self, account: &str) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await?;
+        let removed = sqlx::query("DELETE FROM objects WHERE account = ?")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM idempotency_keys WHERE account = ?")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+}
