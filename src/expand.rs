@@ -207,13 +207,11 @@ fn expand_path<'a>(
         }
         match kind {
             Expansion::Reference => {
-                if let Value::String(id) = slot {
-                    if let Some(record) = ctx.store().get(&ctx.account, id).await? {
-                        *slot = strip_hidden_except(
-                            record.data,
-                            &rest.first().copied().into_iter().collect::<Vec<_>>(),
-                        );
-                    }
+                if let Value::String(id) = slot
+                    && let Some(record) = ctx.store().get(&ctx.account, id).await?
+                {
+                    let keep: Vec<&str> = rest.first().copied().into_iter().collect();
+                    *slot = strip_hidden_except(record.data, &keep);
                 }
             }
             Expansion::Hidden => {}

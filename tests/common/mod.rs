@@ -1,0 +1,264 @@
+//! The test harness: a real server on 127.0.0.1:0 with a fresh store per
+//! test, on SQLite always and on Postgres when TEST_DATABASE_URL is set.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use stripe_twin::AppState;
+use stripe_twin::store::{PostgresStore, SqliteStore, Store};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const KEY: &str = "sk_test_twin_default_key";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed test
+/// function (`async fn name(server: TestServer)`). Postgres variants skip,
+/// saying so, when TEST_DATABASE_URL is unset; CI sets it.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let server = $crate::common::TestServer::start($crate::common::Backend::Sqlite)
+                        .await
+                        .expect("sqlite always runs");
+                    super::$name(server).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(server) = $crate::common::TestServer::start($crate::common::Backend::Postgres).await else {
+                        eprintln!("skipped: TEST_DATABASE_URL is not set");
+                        return;
+                    };
+                    super::$name(server).await;
+                }
+            )*
+        }
+    };
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub backend: Backend,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    /// Postgres: the schema this test's store lives in.
+    pub schema: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    pub fn error_param(&self) -> &str {
+        self.body["error"]["param"].as_str().unwrap_or_default()
+    }
+
+    pub fn error_type(&self) -> &str {
+        self.body["error"]["type"].as_str().unwrap_or_default()
+    }
+
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Value {
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "unexpected answer: {}",
+            self.body
+        );
+        self.body
+    }
+}
+
+pub fn random_suffix() -> String {
+    stripe_twin::ids::random_base62(12).to_lowercase()
+}
+
+pub async fn open_store(
+    backend: Backend,
+    schema: Option<&str>,
+    dir: Option<&tempfile::TempDir>,
+) -> Option<Arc<dyn Store>> {
+    Some(match backend {
+        Backend::Sqlite => {
+            let path = dir
+                .expect("a directory for the file")
+                .path()
+                .join("twin.db");
+            Arc::new(
+                SqliteStore::open_file(path.to_str().unwrap())
+                    .await
+                    .expect("sqlite store"),
+            )
+        }
+        Backend::Postgres => {
+            let url = std::env::var("TEST_DATABASE_URL")
+                .ok()
+                .filter(|u| !u.is_empty())?;
+            Arc::new(
+                PostgresStore::connect(&url, schema)
+                    .await
+                    .expect("postgres store"),
+            )
+        }
+    })
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Option<Self> {
+        let dir = (backend == Backend::Sqlite).then(|| tempfile::tempdir().expect("tempdir"));
+        let schema = (backend == Backend::Postgres).then(|| format!("t_{}", random_suffix()));
+        let store = open_store(backend, schema.as_deref(), dir.as_ref()).await?;
+        Some(Self::with_store(backend, store, schema, dir).await)
+    }
+
+    /// Another server process on the same store (Postgres: same schema).
+    pub async fn sibling(&self) -> Self {
+        let store = open_store(self.backend, self.schema.as_deref(), None)
+            .await
+            .expect("store");
+        Self::with_store(self.backend, store, self.schema.clone(), None).await
+    }
+
+    pub async fn with_store(
+        backend: Backend,
+        store: Arc<dyn Store>,
+        schema: Option<String>,
+        dir: Option<tempfile::TempDir>,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let state = AppState::new(store.clone(), None);
+        let task = tokio::spawn(async move {
+            stripe_twin::serve(listener, state, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        Self {
+            base,
+            backend,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            store,
+            schema,
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request with `Authorization: Bearer <key>` (None: no auth header).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.http.request(method.clone(), self.url(path));
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        if method == Method::POST {
+            request = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.to_owned());
+        }
+        for (name, value) in headers {
+            request = request.header(*name, HeaderValue::from_str(value).unwrap());
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &str) -> Reply {
+        self.call(Method::POST, path, Some(KEY), body, &[]).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, Some(KEY), "", &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(KEY), "", &[]).await
+    }
+
+    pub async fn post_as(&self, key: &str, path: &str, body: &str) -> Reply {
+        self.call(Method::POST, path, Some(key), body, &[]).await
+    }
+
+    pub async fn get_as(&self, key: &str, path: &str) -> Reply {
+        self.call(Method::GET, path, Some(key), "", &[]).await
+    }
+}
+
+/// Percent-encodes a value for a form body.
+pub fn enc(value: &str) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
