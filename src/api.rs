@@ -59,6 +59,60 @@ pub struct Ctx {
     pub request_id: String,
     pub idempotency_key: Option<String>,
     pub expand: Vec<String>,
+    /// Who is calling: for mandates accepted online (`infer_from_client`).
+    pub client: ClientInfo,
+    /// This server's address as the caller reaches it, for URLs we hand out.
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip_address: String,
+    pub user_agent: String,
+}
+
+impl ClientInfo {
+    /// The first `X-Forwarded-For` hop when a proxy sets it, else the peer.
+    pub fn of(parts: &axum::http::request::Parts) -> Self {
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip().to_string());
+        Self {
+            ip_address: forwarded.or(peer).unwrap_or_else(|| "127.0.0.1".to_owned()),
+            user_agent: parts
+                .headers
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+}
+
+/// `PUBLIC_URL` when configured, else `http://` + the request's Host.
+pub fn origin(state: &AppState, parts: &axum::http::request::Parts) -> String {
+    if let Some(url) = state.public_url() {
+        return url.to_owned();
+    }
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("127.0.0.1:12111");
+    format!("http://{host}")
 }
 
 /// What a handler receives: the context and the parameters still to take.
@@ -71,42 +125,183 @@ impl FromRequest<AppState> for Call {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (parts, body) = req.into_parts();
-        let key = auth::api_key_from_headers(&parts.headers)?;
+        let (key, ctx, params) = decode_call(req, state).await?;
         if key.kind == KeyKind::Publishable {
-            return Err(ApiError::unauthorized(
-                "This API call cannot be made with a publishable API key. Please use a secret API key. You can find a list of your API keys at https://dashboard.stripe.com/account/apikeys.",
-            ));
+            return Err(ApiError::unauthorized(PUBLISHABLE_REFUSED));
         }
-        let mut map = match parts.uri.query() {
-            Some(query) => form::decode(query.as_bytes()).map_err(decode_error)?,
-            None => BTreeMap::new(),
-        };
-        if parts.method == Method::POST {
-            check_content_type(&parts.headers)?;
-            let bytes = read_body(body).await?;
-            map.extend(form::decode(&bytes).map_err(decode_error)?);
+        Ok(Call { ctx, params })
+    }
+}
+
+const PUBLISHABLE_REFUSED: &str = "This API call cannot be made with a publishable API key. Please use a secret API key. You can find a list of your API keys at https://dashboard.stripe.com/account/apikeys.";
+
+/// A call that a browser may also make with a publishable key plus the
+/// object's client secret (what Stripe.js does). Until `load_client_object`
+/// runs, a publishable caller has no account at all.
+pub struct ClientCall {
+    pub ctx: Ctx,
+    pub params: Params,
+    pub publishable: bool,
+}
+
+impl FromRequest<AppState> for ClientCall {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (key, ctx, mut params) = decode_call(req, state).await?;
+        let publishable = key.kind == KeyKind::Publishable;
+        if publishable {
+            // Stripe.js bookkeeping that carries no meaning here.
+            for extra in [
+                "_stripe_version",
+                "use_stripe_sdk",
+                "expected_payment_method_type",
+            ] {
+                params.take_node(extra);
+            }
         }
-        let mut params = Params::new(map);
-        let expand = params.string_list("expand")?.unwrap_or_default();
-        let request_id = parts
-            .headers
-            .get("request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let idempotency_key = idempotency_key(&parts.headers, &parts.method);
-        Ok(Call {
-            ctx: Ctx {
-                state: state.clone(),
-                account: key.account(),
-                request_id,
-                idempotency_key,
-                expand,
-            },
+        Ok(ClientCall {
+            ctx,
             params,
+            publishable,
         })
     }
+}
+
+impl ClientCall {
+    /// Loads the object the path names. A secret key loads from its own
+    /// account (checking `client_secret` when one is sent); a publishable
+    /// key must present the object's `client_secret`, and the call then acts
+    /// in the object's account.
+    pub async fn load_client_object(
+        &mut self,
+        object: &str,
+        id: &str,
+        visible_with_publishable_key: &[&str],
+    ) -> ApiResult<Record> {
+        let secret = self.params.string("client_secret")?;
+        let record = if self.publishable {
+            let secret = secret
+                .clone()
+                .ok_or_else(|| ApiError::missing_param("client_secret"))?;
+            match self.ctx.store().find(id).await? {
+                Some((account, record)) if record.object == object => {
+                    if record.data["client_secret"] != json!(secret) {
+                        return Err(client_secret_mismatch(object));
+                    }
+                    self.ctx.account = account;
+                    record
+                }
+                _ => return Err(ApiError::no_such(display_name(object), id, "intent")),
+            }
+        } else {
+            self.ctx.load(object, id, "intent").await?
+        };
+        if let Some(secret) = secret
+            && record.data["client_secret"] != json!(secret)
+        {
+            return Err(client_secret_mismatch(object));
+        }
+        if self.publishable {
+            for path in &self.ctx.expand {
+                if !visible_with_publishable_key.contains(&path.as_str()) {
+                    return Err(ApiError::invalid_param(
+                        "expand",
+                        format!(
+                            "This property cannot be expanded ({path}) with a publishable API key."
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(record)
+    }
+
+    /// What the caller may see: everything with a secret key, the fields
+    /// Stripe marks as retrievable with a publishable key otherwise.
+    pub async fn respond(&self, value: Value, visible: &[&str]) -> ApiResult<Json<Value>> {
+        let mut value = value;
+        if self.publishable
+            && let Value::Object(map) = &mut value
+        {
+            map.retain(|key, _| visible.contains(&key.as_str()));
+        }
+        self.ctx.respond(value).await
+    }
+}
+
+fn client_secret_mismatch(object: &str) -> ApiError {
+    ApiError::invalid_param(
+        "client_secret",
+        format!(
+            "The client_secret provided does not match the client_secret associated with the {}.",
+            match object {
+                "setup_intent" => "SetupIntent",
+                "payment_intent" => "PaymentIntent",
+                other => other,
+            }
+        ),
+    )
+}
+
+/// Authenticates and decodes a request: the key (from the Authorization
+/// header, or the `key` parameter Stripe.js sends with a publishable key),
+/// the call context, and the parameters from the query string and the body.
+async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey, Ctx, Params)> {
+    let (parts, body) = req.into_parts();
+    let mut map = match parts.uri.query() {
+        Some(query) => form::decode(query.as_bytes()).map_err(decode_error)?,
+        None => BTreeMap::new(),
+    };
+    let header_key = if parts
+        .headers
+        .contains_key(axum::http::header::AUTHORIZATION)
+    {
+        Some(auth::api_key_from_headers(&parts.headers)?)
+    } else {
+        None
+    };
+    if parts.method == Method::POST {
+        check_content_type(&parts.headers)?;
+        let bytes = read_body(body).await?;
+        map.extend(form::decode(&bytes).map_err(decode_error)?);
+    }
+    let mut params = Params::new(map);
+    let param_key = params.string("key")?;
+    let key = match (header_key, param_key) {
+        (Some(key), _) => key,
+        (None, Some(key)) => {
+            let key = auth::parse_key(&key)?;
+            if key.kind != KeyKind::Publishable {
+                return Err(ApiError::unauthorized(
+                    "Only a publishable key may be sent as the `key` parameter; send secret keys in the Authorization header.",
+                ));
+            }
+            key
+        }
+        (None, None) => auth::api_key_from_headers(&parts.headers)?,
+    };
+    let expand = params.string_list("expand")?.unwrap_or_default();
+    let request_id = parts
+        .headers
+        .get("request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let idempotency_key = idempotency_key(&parts.headers, &parts.method);
+    let ctx = Ctx {
+        state: state.clone(),
+        account: match key.kind {
+            KeyKind::Publishable => String::new(),
+            _ => key.account(),
+        },
+        request_id,
+        idempotency_key,
+        expand,
+        client: ClientInfo::of(&parts),
+        origin: origin(state, &parts),
+    };
+    Ok((key, ctx, params))
 }
 
 pub fn idempotency_key(headers: &HeaderMap, method: &Method) -> Option<String> {
@@ -371,6 +566,20 @@ impl Ctx {
         Write::Insert(record)
     }
 
+    /// Writes `record` back as `doc`, with a `kind` event whose
+    /// `previous_attributes` say what visibly changed (no event when
+    /// nothing did).
+    pub fn update_with_event(&self, record: &Record, doc: Value, kind: &str) -> Vec<Write> {
+        let before = expand::strip_hidden(record.data.clone());
+        let after = expand::strip_hidden(doc.clone());
+        let mut writes = Vec::with_capacity(2);
+        if before != after {
+            writes.push(self.event(kind, &doc, Some(previous_attributes(&before, &after))));
+        }
+        writes.insert(0, Write::Update(record.with_data(doc)));
+        writes
+    }
+
     pub async fn commit(&self, writes: &[Write]) -> ApiResult<()> {
         self.store()
             .commit(&self.account, writes)
@@ -388,9 +597,32 @@ impl Ctx {
         param: &str,
         mut change: impl FnMut(Record) -> ApiResult<(Vec<Write>, T)>,
     ) -> ApiResult<T> {
+        // A Mutex, not a RefCell, keeps the step's future Send.
+        let change = std::sync::Mutex::new(&mut change);
+        self.retry(|| {
+            let change = &change;
+            async move {
+                let record = self.load(object, id, param).await?;
+                let mut change = change.lock().unwrap_or_else(|e| e.into_inner());
+                (*change)(record)
+            }
+        })
+        .await
+    }
+}
+
+impl Ctx {
+    /// Runs a read-decide-write step until its writes commit: when another
+    /// request changed one of the objects it read (a version conflict), it
+    /// reads again and decides again, so of two racing transitions exactly
+    /// one happens and the other sees the new state.
+    pub async fn retry<T, Step, Fut>(&self, mut step: Step) -> ApiResult<T>
+    where
+        Step: FnMut() -> Fut,
+        Fut: Future<Output = ApiResult<(Vec<Write>, T)>>,
+    {
         for _ in 0..8 {
-            let record = self.load(object, id, param).await?;
-            let (writes, out) = change(record)?;
+            let (writes, out) = step().await?;
             match self.store().commit(&self.account, &writes).await {
                 Ok(()) => return Ok(out),
                 Err(StoreError::Conflict) => continue,

@@ -5,7 +5,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::api::{AppState, Call, Ctx, ListParams, previous_attributes};
+use crate::api::{AppState, Call, Ctx, ListParams};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::params::{Params, Patch, Update};
@@ -87,7 +87,7 @@ struct References {
     default_payment_method: Option<String>,
 }
 
-fn nullable_text(value: Option<Update<String>>) -> Option<Value> {
+pub(crate) fn nullable_text(value: Option<Update<String>>) -> Option<Value> {
     value.map(|u| match u {
         Update::Set(s) => Value::String(s),
         Update::Unset => Value::Null,
@@ -96,7 +96,7 @@ fn nullable_text(value: Option<Update<String>>) -> Option<Value> {
 
 const ADDRESS_FIELDS: [&str; 6] = ["city", "country", "line1", "line2", "postal_code", "state"];
 
-fn address(mut params: Params) -> ApiResult<Value> {
+pub(crate) fn address(mut params: Params) -> ApiResult<Value> {
     let mut address = serde_json::Map::new();
     for field in ADDRESS_FIELDS {
         let value = nullable_text(params.nullable_string(field)?).unwrap_or(Value::Null);
@@ -349,8 +349,7 @@ fn refuse_unsupported(params: &mut Params) -> ApiResult<()> {
         ("payment_method", "PaymentMethod"),
     ] {
         if let Some(id) = params.string(param)? {
-            return Err(ApiError::no_such(kind, &id, param)
-                .with_status(axum::http::StatusCode::BAD_REQUEST));
+            return Err(ApiError::no_such_reference(kind, &id, param));
         }
     }
     if params.contains("tax_id_data") {
@@ -406,17 +405,10 @@ async fn update_customer(
             }
             let mut doc = record.data.clone();
             patch.apply(&mut doc)?;
-            let mut writes = vec![Write::Update(record.with_data(doc.clone()))];
-            let before = crate::expand::strip_hidden(record.data.clone());
-            let after = crate::expand::strip_hidden(doc.clone());
-            if before != after {
-                writes.push(ctx.event(
-                    "customer.updated",
-                    &doc,
-                    Some(previous_attributes(&before, &after)),
-                ));
-            }
-            Ok((writes, doc))
+            Ok((
+                ctx.update_with_event(&record, doc.clone(), "customer.updated"),
+                doc,
+            ))
         })
         .await?;
     ctx.respond(updated).await

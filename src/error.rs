@@ -7,6 +7,23 @@ use serde_json::{Map, Value, json};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// Where a request names an object: a missing one is a 404 when the URL
+/// names it and a 400 when a parameter does, as in Stripe.
+#[derive(Debug, Clone, Copy)]
+pub enum Named<'a> {
+    InPath(&'a str),
+    InParam(&'a str),
+}
+
+impl Named<'_> {
+    pub fn missing(self, kind: &str, id: &str) -> ApiError {
+        match self {
+            Named::InPath(param) => ApiError::no_such(kind, id, param),
+            Named::InParam(param) => ApiError::no_such_reference(kind, id, param),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorType {
     InvalidRequest,
@@ -77,6 +94,11 @@ impl ApiError {
             .with_status(StatusCode::NOT_FOUND)
             .with_code("resource_missing")
             .with_param(param)
+    }
+
+    /// A missing object named by a request parameter (not by the URL): 400.
+    pub fn no_such_reference(kind: &str, id: &str, param: &str) -> Self {
+        Self::no_such(kind, id, param).with_status(StatusCode::BAD_REQUEST)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {

@@ -112,6 +112,8 @@ pub fn strip_hidden(value: Value) -> Value {
 fn strip_hidden_except(mut value: Value, keep: &[&str]) -> Value {
     let object = value["object"].as_str().unwrap_or_default().to_owned();
     if let Value::Object(map) = &mut value {
+        // `_`-prefixed keys are stripe-twin's own bookkeeping, never shown.
+        map.retain(|key, _| !key.starts_with('_'));
         for field in hidden_fields(&object) {
             if !keep.contains(field) {
                 map.remove(*field);

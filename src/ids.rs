@@ -12,6 +12,21 @@ pub fn random_base62(len: usize) -> String {
         .collect()
 }
 
+/// Deterministic base62 text of `len` characters from some bytes.
+pub fn base62_of(bytes: &[u8], len: usize) -> String {
+    let mut n: u128 = bytes
+        .iter()
+        .take(16)
+        .fold(0, |acc, b| acc << 8 | u128::from(*b));
+    (0..len)
+        .map(|_| {
+            let c = BASE62[(n % 62) as usize] as char;
+            n /= 62;
+            c
+        })
+        .collect()
+}
+
 /// `prefix_` + 24 random characters (Stripe's usual length).
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", random_base62(24))
@@ -27,6 +42,20 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default()
+}
+
+/// The current year (UTC), for card expiry checks.
+pub fn current_year() -> i64 {
+    // Days since 1970 to a civil year (Howard Hinnant's algorithm).
+    let days = now().div_euclid(86_400) + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let year = year_of_era + era * 400;
+    if month_index >= 10 { year + 1 } else { year }
 }
 
 #[cfg(test)]

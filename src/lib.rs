@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod authorize_page;
 pub mod config;
 pub mod customers;
 pub mod error;
@@ -13,9 +14,13 @@ pub mod expand;
 pub mod form;
 pub mod idempotency;
 pub mod ids;
+pub mod mandates;
 pub mod params;
+pub mod payment_methods;
 pub mod search;
+pub mod setup_intents;
 pub mod store;
+pub mod test_cards;
 
 use std::future::Future;
 use std::time::Duration;
@@ -49,6 +54,9 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(customers::router())
         .merge(events::router())
+        .merge(payment_methods::router())
+        .merge(setup_intents::router())
+        .merge(mandates::router())
         .route("/_config/data", delete(wipe_account_data))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -56,6 +64,7 @@ pub fn app(state: AppState) -> Router {
         ));
     Router::new()
         .merge(api)
+        .merge(authorize_page::router())
         .route("/healthz", get(healthz))
         .fallback(unrecognized_request)
         .method_not_allowed_fallback(unrecognized_request)
@@ -84,7 +93,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

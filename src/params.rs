@@ -15,7 +15,7 @@ pub const METADATA_MAX_KEYS: usize = 50;
 pub const METADATA_MAX_KEY_LEN: usize = 40;
 pub const METADATA_MAX_VALUE_LEN: usize = 500;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Params {
     prefix: Option<String>,
     map: BTreeMap<String, Node>,
@@ -362,6 +362,13 @@ impl Patch {
 
     pub fn is_empty(&self) -> bool {
         self.sets.is_empty() && self.metadata.is_none()
+    }
+
+    /// Whether the patch sets `field` (a top-level field) or inside it.
+    pub fn touches(&self, field: &str) -> bool {
+        self.sets
+            .iter()
+            .any(|(path, _)| path.first() == Some(&field))
     }
 
     pub fn apply(&self, doc: &mut Value) -> ApiResult<()> {

@@ -163,6 +163,10 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
     async fn get(&self, account: &str, id: &str) -> StoreResult<Option<Record>>;
+    /// An object by id alone, with the account that owns it: for callers
+    /// that prove access with a secret the object holds (client secrets,
+    /// page tokens) rather than with an API key.
+    async fn find(&self, id: &str) -> StoreResult<Option<(String, Record)>>;
     /// The sequence number that orders `id` in lists (for cursors).
     async fn position(&self, account: &str, id: &str) -> StoreResult<Option<i64>>;
     async fn list(&self, account: &str, query: &ListQuery) -> StoreResult<Vec<Record>>;

@@ -3,6 +3,7 @@
 //! process sees every other one's writes at once.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,7 +18,16 @@ use super::{
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Rows inserted by this process since it last refreshed the planner's
+    /// statistics (see `note_inserts`).
+    inserted_since_analyze: AtomicU64,
 }
+
+/// Test suites write bursts into fresh databases faster than autovacuum
+/// notices; with stale statistics Postgres sorts a whole account's objects
+/// to list ten of them. Re-analyzing every few thousand inserts keeps the
+/// index-ordered plan.
+const ANALYZE_EVERY_INSERTS: u64 = 2_000;
 
 impl PostgresStore {
     /// Connects and migrates. `schema`, when given, isolates this store in
@@ -46,7 +56,24 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Db(e.into()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            inserted_since_analyze: AtomicU64::new(0),
+        })
+    }
+
+    fn note_inserts(&self, count: u64) {
+        let before = self
+            .inserted_since_analyze
+            .fetch_add(count, Ordering::Relaxed);
+        if before / ANALYZE_EVERY_INSERTS != (before + count) / ANALYZE_EVERY_INSERTS {
+            let pool = self.pool.clone();
+            tokio::spawn(async move {
+                if let Err(err) = sqlx::query("ANALYZE objects").execute(&pool).await {
+                    tracing::warn!(%err, "refreshing statistics failed");
+                }
+            });
+        }
     }
 }
 
@@ -98,6 +125,19 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn find(&self, id: &str) -> StoreResult<Option<(String, Record)>> {
+        let row = sqlx::query(&format!(
+            "SELECT account, {COLUMNS} FROM objects WHERE id = $1 LIMIT 1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some((row.try_get("account")?, record_from_row(&row)?))),
+            None => Ok(None),
+        }
     }
 
     async fn position(&self, account: &str, id: &str) -> StoreResult<Option<i64>> {
@@ -219,6 +259,11 @@ impl Store for PostgresStore {
             }
         }
         tx.commit().await?;
+        let inserts = writes
+            .iter()
+            .filter(|w| matches!(w, Write::Insert(_)))
+            .count();
+        self.note_inserts(inserts as u64);
         Ok(())
     }
 

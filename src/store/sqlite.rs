@@ -114,6 +114,19 @@ impl Store for SqliteStore {
         row.as_ref().map(record_from_row).transpose()
     }
 
+    async fn find(&self, id: &str) -> StoreResult<Option<(String, Record)>> {
+        let row = sqlx::query(&format!(
+            "SELECT account, {COLUMNS} FROM objects WHERE id = ? LIMIT 1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        match row {
+            Some(row) => Ok(Some((row.try_get("account")?, record_from_row(&row)?))),
+            None => Ok(None),
+        }
+    }
+
     async fn position(&self, account: &str, id: &str) -> StoreResult<Option<i64>> {
         Ok(
             sqlx::query_scalar("SELECT seq FROM objects WHERE account = ? AND id = ?")

@@ -244,6 +244,30 @@ impl TestServer {
         self.call(Method::POST, path, Some(key), body, &[]).await
     }
 
+    /// The types of the events a `GET /v1/events?…` query lists, newest first.
+    pub async fn event_types(&self, query: &str) -> Vec<String> {
+        let events = self.get(&format!("/v1/events?{query}")).await.ok();
+        events["data"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|e| e["type"].as_str().expect("a type").to_owned())
+            .collect()
+    }
+
+    /// POSTs each case's body to `path`: each must fail with its status and
+    /// param, and with its code unless that is empty.
+    pub async fn expect_errors(&self, path: &str, cases: &[(&str, StatusCode, &str, &str)]) {
+        for (body, status, code, param) in cases {
+            let reply = self.post(path, body).await;
+            assert_eq!(reply.status, *status, "{body}: {}", reply.body);
+            assert_eq!(reply.error_param(), *param, "{body}: {}", reply.body);
+            if !code.is_empty() {
+                assert_eq!(reply.error_code(), *code, "{body}: {}", reply.body);
+            }
+        }
+    }
+
     pub async fn get_as(&self, key: &str, path: &str) -> Reply {
         self.call(Method::GET, path, Some(key), "", &[]).await
     }

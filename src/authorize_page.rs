@@ -1,0 +1,452 @@
+//! The pages a buyer is redirected to when a SetupIntent needs their action:
+//! a test-mode Amazon Pay consent screen, and a 3-D Secure stand-in for cards
+//! that require authentication. Each URL holds an unguessable token for one
+//! attempt on one intent; the buttons are plain forms (no JavaScript):
+//!
+//! `POST /authorize/{token}` with `outcome=authorize` or `outcome=fail` →
+//! `303 See Other` to the intent's return_url with `setup_intent`,
+//! `setup_intent_client_secret` and `redirect_status` appended.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::api::{self, AppState, ClientInfo, Ctx, read_body};
+use crate::error::{ApiError, ApiResult, Named};
+use crate::form::{self, Node};
+use crate::ids;
+use crate::payment_methods;
+use crate::setup_intents;
+use crate::store::{Record, Write};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/authorize/{token}", get(show_page).post(submit_page))
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; background: #f3f4f6; color: #111827; margin: 0; }}
+main {{ max-width: 28rem; margin: 3rem auto; background: #fff; border-radius: 12px; padding: 2rem; box-shadow: 0 1px 4px rgba(0,0,0,.12); }}
+.brand {{ font-weight: 700; font-size: 1.3rem; }}
+.badge {{ display: inline-block; background: #fef3c7; color: #92400e; border-radius: 6px; padding: .1rem .5rem; font-size: .8rem; margin-left: .5rem; }}
+dl {{ display: grid; grid-template-columns: auto 1fr; gap: .3rem 1rem; }}
+dt {{ color: #6b7280; }} dd {{ margin: 0; overflow-wrap: anywhere; }}
+form {{ display: inline; }}
+button {{ font-size: 1rem; border-radius: 8px; padding: .6rem 1.1rem; border: 1px solid #d1d5db; cursor: pointer; margin: .3rem .3rem 0 0; }}
+button.primary {{ background: #ffd814; border-color: #fcd200; }}
+</style>
+</head>
+<body>
+<main>
+{body}
+</main>
+</body>
+</html>
+"#,
+        title = escape(title),
+    );
+    // The pages show live state: never cached, never re-submitted from cache.
+    (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+}
+
+fn not_found_page() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "Link not found",
+        "<h1>This authorization link is not valid</h1><p>It does not belong to any payment setup on this server.</p>",
+    )
+}
+
+fn no_longer_pending_page(status: StatusCode, intent: &Value) -> Response {
+    let state = intent["status"].as_str().unwrap_or("unknown");
+    page(
+        status,
+        "Already completed",
+        &format!(
+            "<h1>Nothing left to authorize</h1><p>This setup is no longer waiting for you: its status is <strong>{}</strong>. Start again from the merchant's site if needed.</p>",
+            escape(state)
+        ),
+    )
+}
+
+/// The redirect record and its intent, with the account they live in.
+struct Attempt {
+    account: String,
+    kind: String,
+    intent: Record,
+}
+
+async fn find_attempt(state: &AppState, token: &str) -> ApiResult<Option<Attempt>> {
+    let Some((account, redirect)) = state.store().find(token).await? else {
+        return Ok(None);
+    };
+    if redirect.object != "redirect" {
+        return Ok(None);
+    }
+    let intent_id = redirect.data["setup_intent"].as_str().unwrap_or_default();
+    let Some(intent) = state.store().get(&account, intent_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Attempt {
+        account,
+        kind: redirect.data["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        intent,
+    }))
+}
+
+fn is_pending(intent: &Value, token: &str) -> bool {
+    intent["status"] == "requires_action" && intent["_twin_redirect"] == json!(token)
+}
+
+fn money(amount: i64, currency: &str) -> String {
+    format!(
+        "{}.{:02} {}",
+        amount / 100,
+        amount % 100,
+        currency.to_uppercase()
+    )
+}
+
+/// What the buyer agrees to, in words.
+fn agreement(intent: &Value) -> String {
+    let terms = &intent["_twin_agreement"];
+    if let (Some(amount), Some(currency)) = (terms["amount"].as_i64(), terms["currency"].as_str()) {
+        let count = terms["interval_count"].as_i64().unwrap_or(1);
+        let interval = terms["interval"].as_str().unwrap_or("month");
+        let every = if count == 1 {
+            interval.to_owned()
+        } else {
+            format!("{count} {interval}s")
+        };
+        return format!(
+            "A recurring payment of {} every {every}, charged to your Amazon Pay account without you being present.",
+            money(amount, currency)
+        );
+    }
+    if intent["usage"] == "off_session" {
+        "A recurring agreement: the merchant may charge your Amazon Pay account later, without you being present.".to_owned()
+    } else {
+        "Permission for the merchant to charge your Amazon Pay account while you are present."
+            .to_owned()
+    }
+}
+
+async fn show_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let attempt = match find_attempt(&state, &token).await {
+        Ok(Some(attempt)) => attempt,
+        Ok(None) => return not_found_page(),
+        Err(err) => return err.into_response(),
+    };
+    let intent = &attempt.intent.data;
+    if !is_pending(intent, &token) {
+        return no_longer_pending_page(StatusCode::OK, intent);
+    }
+    let customer = match intent["customer"].as_str() {
+        Some(id) => state
+            .store()
+            .get(&attempt.account, id)
+            .await
+            .ok()
+            .flatten()
+            .map(|c| c.data),
+        None => None,
+    };
+    let mut details = Vec::new();
+    details.push((
+        "Merchant",
+        format!("stripe-twin test merchant ({})", attempt.account),
+    ));
+    if let Some(customer) = &customer {
+        let who = [&customer["name"], &customer["email"]]
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(" · ");
+        if !who.is_empty() {
+            details.push(("Buyer", who));
+        }
+    }
+    if let Some(description) = intent["description"].as_str() {
+        details.push(("Description", description.to_owned()));
+    }
+    if let Some(metadata) = intent["metadata"].as_object() {
+        for (key, value) in metadata {
+            details.push((
+                "Metadata",
+                format!("{key}: {}", value.as_str().unwrap_or_default()),
+            ));
+        }
+    }
+    details.push((
+        "Setup",
+        intent["id"].as_str().unwrap_or_default().to_owned(),
+    ));
+    let rows: String = details
+        .iter()
+        .map(|(label, value)| format!("<dt>{}</dt><dd>{}</dd>", escape(label), escape(value)))
+        .collect();
+    let (brand, title, what) = if attempt.kind == "amazon_pay" {
+        (
+            "amazon pay",
+            "Amazon Pay: authorize test setup",
+            agreement(intent),
+        )
+    } else {
+        (
+            "3D Secure",
+            "3D Secure: authenticate test setup",
+            "Confirm that you own this card so the merchant can save it for later payments."
+                .to_owned(),
+        )
+    };
+    let action = format!("/authorize/{}", escape(&token));
+    let body = format!(
+        r#"<p class="brand">{brand}<span class="badge">TEST MODE</span></p>
+<h1>{title}</h1>
+<p>{what}</p>
+<dl>{rows}</dl>
+<form method="post" action="{action}"><input type="hidden" name="outcome" value="authorize"><button class="primary" type="submit" id="authorize">Authorize test setup</button></form>
+<form method="post" action="{action}"><input type="hidden" name="outcome" value="fail"><button type="submit" id="fail">Fail test setup</button></form>"#,
+        brand = escape(brand),
+        title = escape(title),
+        what = escape(&what),
+    );
+    page(StatusCode::OK, title, &body)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Authorize,
+    Fail,
+}
+
+/// The outcome field of the submitted form.
+fn outcome_of(body: &[u8]) -> Option<Outcome> {
+    let fields = form::decode(body).ok()?;
+    match fields.get("outcome") {
+        Some(Node::Str(value)) if value == "authorize" => Some(Outcome::Authorize),
+        Some(Node::Str(value)) if value == "fail" => Some(Outcome::Fail),
+        _ => None,
+    }
+}
+
+/// Appends the redirect's query parameters to the return_url, keeping its
+/// own query and fragment.
+pub fn return_location(return_url: &str, pairs: &[(&str, &str)]) -> String {
+    let (base, fragment) = match return_url.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (return_url, None),
+    };
+    let mut url = base.to_owned();
+    // `https://example.com` → `https://example.com/` before the query.
+    if let Some((_, rest)) = url.split_once("://")
+        && !rest.contains(['/', '?'])
+    {
+        url.push('/');
+    }
+    for (key, value) in pairs {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(key);
+        url.push('=');
+        url.push_str(&form::encode_component(value));
+    }
+    if let Some(fragment) = fragment {
+        url.push('#');
+        url.push_str(fragment);
+    }
+    url
+}
+
+enum Submitted {
+    Done(Value),
+    Stale(Value),
+}
+
+async fn submit_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    request: Request<Body>,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let client = ClientInfo::of(&parts);
+    let origin = api::origin(&state, &parts);
+    let Ok(body) = read_body(body).await else {
+        return page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            "<h1>Request too large</h1>",
+        );
+    };
+    let attempt = match find_attempt(&state, &token).await {
+        Ok(Some(attempt)) => attempt,
+        Ok(None) => return not_found_page(),
+        Err(err) => return err.into_response(),
+    };
+    let Some(outcome) = outcome_of(&body) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "<h1>Unknown choice</h1><p>Send <code>outcome=authorize</code> or <code>outcome=fail</code>.</p>",
+        );
+    };
+    let ctx = Ctx {
+        state: state.clone(),
+        account: attempt.account.clone(),
+        // Events caused by the buyer, not by an API request.
+        request_id: String::new(),
+        idempotency_key: None,
+        expand: Vec::new(),
+        client,
+        origin,
+    };
+    let intent_id = attempt.intent.id.clone();
+    let result = ctx
+        .retry(|| async {
+            let record = ctx.load("setup_intent", &intent_id, "intent").await?;
+            if !is_pending(&record.data, &token) {
+                return Ok((Vec::new(), Submitted::Stale(record.data)));
+            }
+            decide(&ctx, &record, &attempt.kind, outcome)
+                .await
+                .map(|(writes, doc)| (writes, Submitted::Done(doc)))
+        })
+        .await;
+    let intent = match result {
+        Ok(Submitted::Done(intent)) => intent,
+        Ok(Submitted::Stale(intent)) => {
+            return no_longer_pending_page(StatusCode::CONFLICT, &intent);
+        }
+        Err(err) => {
+            let message = err.body()["error"]["message"]
+                .as_str()
+                .unwrap_or("The setup could not be completed.")
+                .to_owned();
+            return page(
+                err.status(),
+                "Setup failed",
+                &format!(
+                    "<h1>The setup could not be completed</h1><p>{}</p>",
+                    escape(&message)
+                ),
+            );
+        }
+    };
+    let succeeded = intent["status"] == "succeeded";
+    let redirect_status = if succeeded { "succeeded" } else { "failed" };
+    match intent["_twin_return_url"].as_str() {
+        Some(return_url) => {
+            let location = return_location(
+                return_url,
+                &[
+                    ("setup_intent", intent["id"].as_str().unwrap_or_default()),
+                    (
+                        "setup_intent_client_secret",
+                        intent["client_secret"].as_str().unwrap_or_default(),
+                    ),
+                    ("redirect_status", redirect_status),
+                ],
+            );
+            match HeaderValue::from_str(&location) {
+                Ok(location) => {
+                    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+                }
+                Err(_) => {
+                    ApiError::Internal("return_url is not a valid header".into()).into_response()
+                }
+            }
+        }
+        None => page(
+            StatusCode::OK,
+            if succeeded {
+                "Setup complete"
+            } else {
+                "Setup failed"
+            },
+            &format!(
+                "<h1>{}</h1><p>You can close this window and return to the merchant.</p>",
+                if succeeded {
+                    "Setup complete"
+                } else {
+                    "Setup failed"
+                }
+            ),
+        ),
+    }
+}
+
+/// The buyer's choice applied to a pending intent.
+async fn decide(
+    ctx: &Ctx,
+    record: &Record,
+    kind: &str,
+    outcome: Outcome,
+) -> ApiResult<(Vec<Write>, Value)> {
+    let pm_id = record.data["payment_method"].as_str().unwrap_or_default();
+    let pm = payment_methods::resolve(ctx, pm_id, Named::InParam("payment_method")).await?;
+    let mut writes = Vec::new();
+    let doc = match outcome {
+        Outcome::Authorize => {
+            // What the page saw is the customer's online acceptance.
+            let acceptance = json!({
+                "accepted_at": ids::now(),
+                "online": {"ip_address": ctx.client.ip_address, "user_agent": ctx.client.user_agent},
+                "type": "online",
+            });
+            setup_intents::succeed(ctx, record.data.clone(), &pm, Some(acceptance), &mut writes)?
+        }
+        Outcome::Fail => {
+            let (code, message) = if kind == "amazon_pay" {
+                (
+                    "payment_method_provider_decline",
+                    "The customer declined the authorization on Amazon Pay, so the payment method was not set up.",
+                )
+            } else {
+                (
+                    "setup_intent_authentication_failure",
+                    "The latest attempt to set up the payment method has failed because authentication failed.",
+                )
+            };
+            let error = json!({
+                "code": code,
+                "doc_url": format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-")),
+                "message": message,
+                "payment_method": crate::expand::strip_hidden(pm.data().clone()),
+                "payment_method_type": pm.data()["type"],
+                "type": "invalid_request_error",
+            });
+            setup_intents::fail(ctx, record.data.clone(), error, &mut writes)
+        }
+    };
+    writes.insert(0, Write::Update(record.with_data(doc.clone())));
+    Ok((writes, doc))
+}
