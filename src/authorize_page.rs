@@ -110,7 +110,10 @@ async fn find_attempt(state: &AppState, token: &str) -> ApiResult<Option<Attempt
     if redirect.object != "redirect" {
         return Ok(None);
     }
-    let intent_id = redirect.data["setup_intent"].as_str().unwrap_or_default();
+    let intent_id = redirect.data["setup_intent"]
+        .as_str()
+        .or_else(|| redirect.data["payment_intent"].as_str())
+        .unwrap_or_default();
     let Some(intent) = state.store().get(&account, intent_id).await? else {
         return Ok(None);
     };
@@ -207,19 +210,47 @@ async fn show_page(State(state): State<AppState>, Path(token): Path<String>) -> 
             ));
         }
     }
+    let paying = attempt.intent.object == "payment_intent";
+    if paying {
+        details.push((
+            "Amount",
+            money(
+                intent["amount"].as_i64().unwrap_or_default(),
+                intent["currency"].as_str().unwrap_or_default(),
+            ),
+        ));
+    }
     details.push((
-        "Setup",
+        if paying { "Payment" } else { "Setup" },
         intent["id"].as_str().unwrap_or_default().to_owned(),
     ));
     let rows: String = details
         .iter()
         .map(|(label, value)| format!("<dt>{}</dt><dd>{}</dd>", escape(label), escape(value)))
         .collect();
-    let (brand, title, what) = if attempt.kind == "amazon_pay" {
+    let (brand, title, what) = if attempt.kind == "amazon_pay" && paying {
+        (
+            "amazon pay",
+            "Amazon Pay: authorize test payment",
+            format!(
+                "A payment of {} from your Amazon Pay account.",
+                money(
+                    intent["amount"].as_i64().unwrap_or_default(),
+                    intent["currency"].as_str().unwrap_or_default()
+                )
+            ),
+        )
+    } else if attempt.kind == "amazon_pay" {
         (
             "amazon pay",
             "Amazon Pay: authorize test setup",
             agreement(intent),
+        )
+    } else if paying {
+        (
+            "3D Secure",
+            "3D Secure: authenticate test payment",
+            "Confirm that you own this card to complete the payment.".to_owned(),
         )
     } else {
         (
@@ -330,9 +361,10 @@ async fn submit_page(
         origin,
     };
     let intent_id = attempt.intent.id.clone();
+    let intent_object = attempt.intent.object.clone();
     let result = ctx
         .retry(|| async {
-            let record = ctx.load("setup_intent", &intent_id, "intent").await?;
+            let record = ctx.load(&intent_object, &intent_id, "intent").await?;
             if !is_pending(&record.data, &token) {
                 return Ok((Vec::new(), Submitted::Stale(record.data)));
             }
@@ -363,14 +395,19 @@ async fn submit_page(
     };
     let succeeded = intent["status"] == "succeeded";
     let redirect_status = if succeeded { "succeeded" } else { "failed" };
+    let (id_key, secret_key) = if intent_object == "payment_intent" {
+        ("payment_intent", "payment_intent_client_secret")
+    } else {
+        ("setup_intent", "setup_intent_client_secret")
+    };
     match intent["_twin_return_url"].as_str() {
         Some(return_url) => {
             let location = return_location(
                 return_url,
                 &[
-                    ("setup_intent", intent["id"].as_str().unwrap_or_default()),
+                    (id_key, intent["id"].as_str().unwrap_or_default()),
                     (
-                        "setup_intent_client_secret",
+                        secret_key,
                         intent["client_secret"].as_str().unwrap_or_default(),
                     ),
                     ("redirect_status", redirect_status),
@@ -411,6 +448,20 @@ async fn decide(
     kind: &str,
     outcome: Outcome,
 ) -> ApiResult<(Vec<Write>, Value)> {
+    if record.object == "payment_intent" {
+        let acceptance = json!({
+            "accepted_at": ids::now(),
+            "online": {"ip_address": ctx.client.ip_address, "user_agent": ctx.client.user_agent},
+            "type": "online",
+        });
+        return crate::payment_intents::after_action(
+            ctx,
+            record,
+            outcome == Outcome::Authorize,
+            acceptance,
+        )
+        .await;
+    }
     let pm_id = record.data["payment_method"].as_str().unwrap_or_default();
     let pm = payment_methods::resolve(ctx, pm_id, Named::InParam("payment_method")).await?;
     let mut writes = Vec::new();

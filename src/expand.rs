@@ -23,6 +23,12 @@ enum Expansion {
         object: &'static str,
         url_suffix: &'static str,
     },
+    /// A list of the objects whose `field` names this one (an invoice's payments).
+    Children {
+        object: &'static str,
+        field: &'static str,
+        url: &'static str,
+    },
 }
 
 /// What can be expanded on each object type (from the spec's
@@ -79,6 +85,11 @@ fn expansion(object: &str, path: &str) -> Option<Expansion> {
             | "on_behalf_of",
         ) => Reference,
         ("invoice", "confirmation_secret") => Hidden,
+        ("invoice", "payments") => Children {
+            object: "invoice_payment",
+            field: "invoice",
+            url: "/v1/invoice_payments",
+        },
         ("invoice_payment", "invoice" | "payment.payment_intent" | "payment.charge") => Reference,
         (
             "payment_intent",
@@ -99,7 +110,7 @@ fn expansion(object: &str, path: &str) -> Option<Expansion> {
 fn hidden_fields(object: &str) -> &'static [&'static str] {
     match object {
         "customer" => &["tax", "cash_balance", "invoice_credit_balance"],
-        "invoice" => &["confirmation_secret"],
+        "invoice" => &["confirmation_secret", "payments"],
         _ => &[],
     }
 }
@@ -196,7 +207,9 @@ fn expand_path<'a>(
             .ok_or_else(|| cannot_expand(full))?;
         let rest = &segments[taken..];
         let owner_id = value["id"].as_str().unwrap_or_default().to_owned();
-        if matches!(kind, Expansion::Related { .. }) && value.get(first).is_none() {
+        if matches!(kind, Expansion::Related { .. } | Expansion::Children { .. })
+            && value.get(first).is_none()
+        {
             value[*first] = Value::Null;
         }
         // Walk to the field; a missing or null parent leaves nothing to expand.
@@ -229,6 +242,20 @@ fn expand_path<'a>(
                     "data": records.into_iter().map(|r| strip_hidden(r.data)).collect::<Vec<_>>(),
                     "has_more": has_more,
                     "url": format!("/v1/customers/{owner_id}/{url_suffix}"),
+                });
+            }
+            Expansion::Children { object, field, url } => {
+                let mut query = ListQuery::new(object);
+                query.filters.push(Filter::Field(field, vec![json!(owner_id)]));
+                query.limit = 11;
+                let mut records = ctx.store().list(&ctx.account, &query).await?;
+                let has_more = records.len() > 10;
+                records.truncate(10);
+                *slot = json!({
+                    "object": "list",
+                    "data": records.into_iter().map(|r| strip_hidden(r.data)).collect::<Vec<_>>(),
+                    "has_more": has_more,
+                    "url": format!("{url}?{field}={owner_id}"),
                 });
             }
         }

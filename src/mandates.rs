@@ -4,10 +4,12 @@
 use axum::extract::Path;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::api::{AppState, Call};
+use crate::api::{AppState, Call, Ctx};
 use crate::error::ApiResult;
+use crate::ids;
+use crate::store::{Filter, ListQuery, Record};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/mandates/{mandate}", get(retrieve_mandate))
@@ -20,4 +22,46 @@ async fn retrieve_mandate(
     params.finish()?;
     let record = ctx.load("mandate", &id, "mandate").await?;
     ctx.respond(record.data).await
+}
+
+/// A new active mandate: the customer's `acceptance` to be charged later
+/// through `payment_method`, once (`single_use` terms) or repeatedly.
+pub fn new_mandate(
+    payment_method: &Value,
+    acceptance: Value,
+    customer: Option<&str>,
+    single_use: Option<Value>,
+) -> Record {
+    let kind = payment_method["type"].as_str().unwrap_or_default();
+    let mut mandate = json!({
+        "id": ids::new_id("mandate"),
+        "object": "mandate",
+        "customer_acceptance": acceptance,
+        "livemode": false,
+        "payment_method": payment_method["id"],
+        "payment_method_details": {kind: {}, "type": kind},
+        "status": "active",
+    });
+    match single_use {
+        Some(terms) => {
+            mandate["type"] = json!("single_use");
+            mandate["single_use"] = terms;
+        }
+        None => {
+            mandate["type"] = json!("multi_use");
+            mandate["multi_use"] = json!({});
+        }
+    }
+    let mut record = Record::new("mandate", mandate);
+    record.customer = customer.map(str::to_owned);
+    record
+}
+
+/// The active mandate that lets `payment_method` be charged off-session.
+pub async fn active_for(ctx: &Ctx, payment_method: &str) -> ApiResult<Option<Record>> {
+    let mut query = ListQuery::new("mandate");
+    query.filters.push(Filter::Field("payment_method", vec![json!(payment_method)]));
+    query.filters.push(Filter::Field("status", vec![json!("active")]));
+    query.limit = 1;
+    Ok(ctx.store().list(&ctx.account, &query).await?.into_iter().next())
 }

@@ -16,6 +16,7 @@ use crate::api::{AppState, Call, ClientCall, Ctx, ListParams};
 use crate::error::{ApiError, ApiResult, Named};
 use crate::expand::strip_hidden;
 use crate::ids;
+use crate::mandates;
 use crate::params::{Params, Patch, Update, one_of};
 use crate::payment_methods::{self, Resolved, SUPPORTED_TYPES};
 use crate::store::{Filter, ListQuery, Record, Write};
@@ -72,7 +73,7 @@ const CANCELABLE: &[&str] = &[
     "processing",
 ];
 
-fn new_document() -> Value {
+pub fn new_document() -> Value {
     let id = ids::new_id("seti");
     json!({
         "id": id,
@@ -615,27 +616,20 @@ pub fn succeed(
     };
     if let Some(acceptance) = acceptance {
         let single_use = doc["_twin_single_use"].clone();
-        let mut mandate = json!({
-            "id": ids::new_id("mandate"),
-            "object": "mandate",
-            "customer_acceptance": acceptance,
-            "livemode": false,
-            "payment_method": pm.record().id,
-            "payment_method_details": {kind: {}, "type": kind},
-            "status": "active",
-        });
         let field = if single_use.is_object() {
-            mandate["type"] = json!("single_use");
-            mandate["single_use"] = single_use;
             "single_use_mandate"
         } else {
-            mandate["type"] = json!("multi_use");
-            mandate["multi_use"] = json!({});
             "mandate"
         };
-        doc[field] = mandate["id"].clone();
-        let mut record = Record::new("mandate", mandate);
-        record.customer = doc["customer"].as_str().map(str::to_owned);
+        let mut pm_doc = pm_doc.clone();
+        pm_doc["id"] = json!(pm.record().id);
+        let record = mandates::new_mandate(
+            &pm_doc,
+            acceptance,
+            doc["customer"].as_str(),
+            single_use.is_object().then_some(single_use),
+        );
+        doc[field] = json!(record.id);
         writes.push(Write::Insert(record));
     }
     doc["status"] = json!("succeeded");

@@ -88,6 +88,10 @@ pub enum Filter {
     Field(&'static str, Vec<Value>),
     /// A dotted JSON path whose string value starts with a prefix.
     FieldPrefix(&'static str, String),
+    /// A dotted JSON path naming an array of strings that holds this one.
+    ArrayContains(&'static str, String),
+    /// A dotted JSON path naming an integer within the range.
+    FieldRange(&'static str, Range),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -184,6 +188,15 @@ pub trait Store: Send + Sync + 'static {
     async fn release_idempotency(&self, account: &str, key: &str) -> StoreResult<()>;
     /// Removes every object and idempotency key of an account.
     async fn wipe_account(&self, account: &str) -> StoreResult<u64>;
+}
+
+impl Range {
+    /// The bounds that are set, as SQL comparison operators.
+    pub fn bounds(&self) -> impl Iterator<Item = (&'static str, i64)> {
+        [(">", self.gt), (">=", self.gte), ("<", self.lt), ("<=", self.lte)]
+            .into_iter()
+            .filter_map(|(op, bound)| bound.map(|b| (op, b)))
+    }
 }
 
 /// Splits a dotted path for JSON path functions.

@@ -178,6 +178,21 @@ impl Store for PostgresStore {
                         .push_bind(prefix.clone())
                         .push(")");
                 }
+                Filter::ArrayContains(path, value) => {
+                    sql.push(" AND (data #> ")
+                        .push_bind(path_segments(path))
+                        .push(") @> jsonb_build_array(")
+                        .push_bind(value.clone())
+                        .push("::text)");
+                }
+                Filter::FieldRange(path, range) => {
+                    for (op, bound) in range.bounds() {
+                        sql.push(" AND (data #>> ")
+                            .push_bind(path_segments(path))
+                            .push(format!(")::bigint {op} "))
+                            .push_bind(bound);
+                    }
+                }
             }
         }
         let range = &query.created;

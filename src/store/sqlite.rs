@@ -173,6 +173,21 @@ impl Store for SqliteStore {
                         .push(") = ")
                         .push_bind(prefix.clone());
                 }
+                Filter::ArrayContains(path, value) => {
+                    sql.push(" AND EXISTS (SELECT 1 FROM json_each(data, ")
+                        .push_bind(json_path(path))
+                        .push(") WHERE json_each.value = ")
+                        .push_bind(value.clone())
+                        .push(")");
+                }
+                Filter::FieldRange(path, range) => {
+                    for (op, bound) in range.bounds() {
+                        sql.push(" AND json_extract(data, ")
+                            .push_bind(json_path(path))
+                            .push(format!(") {op} "))
+                            .push_bind(bound);
+                    }
+                }
             }
         }
         let range = &query.created;

@@ -1,0 +1,129 @@
+//! `/v1/charges`: the charges PaymentIntents make, as far as they need them
+//! (`latest_charge`, retrieve and list).
+
+use axum::extract::Path;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::api::{AppState, Call, ListParams};
+use crate::error::{ApiError, ApiResult};
+use crate::expand::strip_hidden;
+use crate::ids;
+use crate::store::{Filter, ListQuery};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/charges", get(list_charges))
+        .route("/v1/charges/{charge}", get(retrieve_charge))
+}
+
+/// The charge a payment attempt makes: succeeded, or failed with `failure`.
+pub fn charge_document(intent: &Value, payment_method: &Value, failure: Option<&ApiError>) -> Value {
+    let id = ids::new_id("ch");
+    let kind = payment_method["type"].as_str().unwrap_or("card");
+    let mut details = json!({"type": kind});
+    details[kind] = match kind {
+        "card" => {
+            let card = &payment_method["card"];
+            json!({
+                "amount_authorized": failure.is_none().then_some(&intent["amount"]),
+                "brand": card["brand"],
+                "checks": card["checks"],
+                "country": card["country"],
+                "exp_month": card["exp_month"],
+                "exp_year": card["exp_year"],
+                "fingerprint": card["fingerprint"],
+                "funding": card["funding"],
+                "last4": card["last4"],
+                "mandate": null,
+                "network": card["networks"]["preferred"].as_str().or(card["brand"].as_str()),
+                "three_d_secure": null,
+                "wallet": null,
+            })
+        }
+        _ => json!({}),
+    };
+    let body = failure.map(ApiError::body).unwrap_or(Value::Null);
+    let error = &body["error"];
+    let succeeded = failure.is_none();
+    json!({
+        "id": id,
+        "object": "charge",
+        "amount": intent["amount"],
+        "amount_captured": if succeeded { intent["amount"].clone() } else { json!(0) },
+        "amount_refunded": 0,
+        "application": null,
+        "application_fee": null,
+        "application_fee_amount": null,
+        "balance_transaction": succeeded.then(|| ids::new_id("txn")),
+        "billing_details": payment_method["billing_details"],
+        "calculated_statement_descriptor": "STRIPE-TWIN",
+        "captured": succeeded,
+        "created": ids::now(),
+        "currency": intent["currency"],
+        "customer": intent["customer"],
+        "description": intent["description"],
+        "disputed": false,
+        "failure_balance_transaction": null,
+        "failure_code": error["code"],
+        "failure_message": error["message"],
+        "fraud_details": {},
+        "livemode": false,
+        "metadata": intent["metadata"],
+        "on_behalf_of": null,
+        "outcome": if succeeded {
+            json!({
+                "advice_code": null, "network_advice_code": null, "network_decline_code": null,
+                "network_status": "approved_by_network", "reason": null, "risk_level": "normal",
+                "seller_message": "Payment complete.", "type": "authorized",
+            })
+        } else {
+            json!({
+                "advice_code": error["advice_code"], "network_advice_code": null, "network_decline_code": null,
+                "network_status": "declined_by_network", "reason": error["decline_code"], "risk_level": "normal",
+                "seller_message": "The bank did not return any further details with this decline.", "type": "issuer_declined",
+            })
+        },
+        "paid": succeeded,
+        "payment_intent": intent["id"],
+        "payment_method": payment_method["id"],
+        "payment_method_details": details,
+        "receipt_email": intent["receipt_email"],
+        "receipt_number": null,
+        "receipt_url": null,
+        "refunded": false,
+        "refunds": {"object": "list", "data": [], "has_more": false, "url": format!("/v1/charges/{id}/refunds")},
+        "review": null,
+        "shipping": null,
+        "source_transfer": null,
+        "statement_descriptor": intent["statement_descriptor"],
+        "statement_descriptor_suffix": null,
+        "status": if succeeded { "succeeded" } else { "failed" },
+        "transfer_data": null,
+        "transfer_group": null,
+    })
+}
+
+async fn retrieve_charge(Path(id): Path<String>, Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+    params.finish()?;
+    let record = ctx.load("charge", &id, "charge").await?;
+    ctx.respond(strip_hidden(record.data)).await
+}
+
+async fn list_charges(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+    let paging = ListParams::take(&mut params)?;
+    let customer = params.string("customer")?;
+    let payment_intent = params.string("payment_intent")?;
+    params.finish()?;
+    let mut query = ListQuery::new("charge");
+    if let Some(customer) = customer {
+        query.filters.push(Filter::Customer(customer));
+    }
+    if let Some(intent) = payment_intent {
+        query
+            .filters
+            .push(Filter::Field("payment_intent", vec![json!(intent)]));
+    }
+    ctx.list(query, &paging, "/v1/charges").await
+}
