@@ -2,8 +2,8 @@
 //! decoding, `expand[]`, lists, events and optimistic writes. Handlers get a
 //! [`Call`] (context + parameters) and answer through [`Ctx`].
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, RwLock};
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -14,11 +14,12 @@ use serde_json::{Value, json};
 use crate::auth::{self, KeyKind};
 use crate::error::{ApiError, ApiResult};
 use crate::expand;
+use crate::fixtures::{self, Fixtures};
 use crate::form;
 use crate::ids;
 use crate::params::Params;
 use crate::search;
-use crate::store::{Cursor, ListQuery, Range, Record, Store, StoreError, Write};
+use crate::store::{Cursor, ListQuery, Range, Record, Store, StoreError, StoreResult, Write};
 
 /// The API version whose object shapes this server emulates.
 pub const API_VERSION: &str = "2026-10-28.endive";
@@ -32,14 +33,69 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// Base URL for pages this server links to; None means the request's Host.
     pub public_url: Option<String>,
+    /// The objects every account starts with.
+    pub fixtures: Fixtures,
+    /// Accounts this process knows have their fixtures. Only a shortcut:
+    /// the marker record in the store is the truth, so server processes
+    /// sharing one database agree.
+    seeded: RwLock<HashSet<String>>,
 }
 
 impl AppState {
+    /// A server whose accounts start empty.
     pub fn new(store: Arc<dyn Store>, public_url: Option<String>) -> Self {
+        Self::with_fixtures(store, public_url, Fixtures::none())
+    }
+
+    /// A server whose every account starts with its own copy of `fixtures`.
+    pub fn with_fixtures(
+        store: Arc<dyn Store>,
+        public_url: Option<String>,
+        fixtures: Fixtures,
+    ) -> Self {
         Self(Arc::new(Shared {
             store,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            fixtures,
+            seeded: RwLock::new(HashSet::new()),
         }))
+    }
+
+    pub fn fixtures(&self) -> &Fixtures {
+        &self.0.fixtures
+    }
+
+    /// Gives `account` its copy of the fixtures on its first use.
+    pub async fn ensure_seeded(&self, account: &str) -> StoreResult<()> {
+        if self.0.fixtures.is_empty()
+            || self
+                .0
+                .seeded
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(account)
+        {
+            return Ok(());
+        }
+        self.reseed(account).await
+    }
+
+    /// Seeds `account` unless the store says it has its fixtures, whatever
+    /// this process remembers (after a wipe).
+    pub async fn reseed(&self, account: &str) -> StoreResult<()> {
+        let seeded = fixtures::seed(self.store(), account, &self.0.fixtures).await;
+        let mut known = self.0.seeded.write().unwrap_or_else(|e| e.into_inner());
+        match seeded {
+            Ok(_) => {
+                known.insert(account.to_owned());
+                Ok(())
+            }
+            Err(err) => {
+                // Try again on the account's next request.
+                known.remove(account);
+                Err(err)
+            }
+        }
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -289,12 +345,18 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
         .unwrap_or_default()
         .to_owned();
     let idempotency_key = idempotency_key(&parts.headers, &parts.method);
+    // A publishable key's account is the object's, found later; it was
+    // seeded when the object was made with a secret key.
+    let account = match key.kind {
+        KeyKind::Publishable => String::new(),
+        _ => key.account(),
+    };
+    if !account.is_empty() {
+        state.ensure_seeded(&account).await?;
+    }
     let ctx = Ctx {
         state: state.clone(),
-        account: match key.kind {
-            KeyKind::Publishable => String::new(),
-            _ => key.account(),
-        },
+        account,
         request_id,
         idempotency_key,
         expand,

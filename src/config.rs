@@ -1,9 +1,11 @@
 //! Command-line flags; every one can also be set by an environment variable.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use clap::Parser;
 
+use crate::fixtures::{FixtureError, Fixtures};
 use crate::store::{PostgresStore, SqliteStore, Store, StoreResult};
 
 #[derive(Debug, Clone, Parser)]
@@ -32,6 +34,31 @@ pub struct Config {
     /// (default: the request's Host).
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// A directory of JSON fixture files (Stripe objects every account
+    /// starts with) instead of the built-in fixtures; empty: the built-in ones.
+    #[arg(long, env = "STRIPE_TWIN_FIXTURES", value_name = "DIR")]
+    pub fixtures: Option<String>,
+    /// Start every account empty, without fixtures (wins over --fixtures).
+    #[arg(
+        long,
+        env = "STRIPE_TWIN_NO_FIXTURES",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub no_fixtures: bool,
+}
+
+impl Config {
+    /// The fixtures this configuration selects: none, a directory's, or
+    /// the built-in ones.
+    pub fn load_fixtures(&self) -> Result<Fixtures, FixtureError> {
+        if self.no_fixtures {
+            return Ok(Fixtures::none());
+        }
+        match self.fixtures.as_deref() {
+            Some(dir) if !dir.is_empty() => Fixtures::from_dir(Path::new(dir)),
+            _ => Fixtures::embedded(),
+        }
+    }
 }
 
 /// Which store a configuration selects, in words for the start-up line.

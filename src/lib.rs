@@ -3,23 +3,33 @@
 //! [`app`] builds the whole HTTP application from an [`AppState`];
 //! [`serve`] runs it on a listener until a shutdown signal.
 
+// Stripe objects are large JSON literals.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod auth;
 pub mod authorize_page;
+pub mod charges;
 pub mod config;
 pub mod customers;
 pub mod error;
 pub mod events;
 pub mod expand;
+pub mod fixtures;
 pub mod form;
 pub mod idempotency;
+pub mod invoices;
 pub mod ids;
 pub mod mandates;
 pub mod params;
+pub mod payment_intents;
 pub mod payment_methods;
+pub mod prices;
+pub mod products;
 pub mod search;
 pub mod setup_intents;
 pub mod store;
+pub mod subscriptions;
 pub mod test_cards;
 
 use std::future::Future;
@@ -57,6 +67,12 @@ pub fn app(state: AppState) -> Router {
         .merge(payment_methods::router())
         .merge(setup_intents::router())
         .merge(mandates::router())
+        .merge(payment_intents::router())
+        .merge(charges::router())
+        .merge(invoices::router())
+        .merge(subscriptions::router())
+        .merge(products::router())
+        .merge(prices::router())
         .route("/_config/data", delete(wipe_account_data))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -162,11 +178,22 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `DELETE /_config/data`: forgets every object of the caller's account.
+/// `DELETE /_config/data`: forgets every object of the caller's account,
+/// then gives it a fresh copy of the fixtures: the account's starting state.
 async fn wipe_account_data(Call { ctx, params }: Call) -> ApiResult<axum::Json<serde_json::Value>> {
     params.finish()?;
+    // The fixtures marker is bookkeeping, not one of the caller's objects.
+    let marker = ctx
+        .store()
+        .get(&ctx.account, fixtures::MARKER_ID)
+        .await?
+        .is_some();
     let removed = ctx.store().wipe_account(&ctx.account).await?;
-    Ok(axum::Json(
-        json!({"object": "account_data", "deleted": true, "objects_removed": removed}),
-    ))
+    ctx.state.reseed(&ctx.account).await?;
+    Ok(axum::Json(json!({
+        "object": "account_data",
+        "deleted": true,
+        "objects_removed": removed.saturating_sub(u64::from(marker)),
+        "fixtures_restored": ctx.state.fixtures().len(),
+    })))
 }

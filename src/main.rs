@@ -13,6 +13,15 @@ async fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new("stripe_twin=info,tower_http=warn")),
         )
         .init();
+    // A fixture file that cannot be used stops start-up before anything
+    // listens, naming the file and the problem.
+    let fixtures = match config.load_fixtures() {
+        Ok(fixtures) => fixtures,
+        Err(err) => {
+            eprintln!("stripe-twin: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let store = match open_store(&config).await {
         Ok(store) => store,
         Err(err) => {
@@ -38,10 +47,10 @@ async fn main() -> std::process::ExitCode {
         .map(|a| a.to_string())
         .unwrap_or_default();
     println!(
-        "stripe-twin listening on http://{address} (store: {}, API version {API_VERSION})",
+        "stripe-twin listening on http://{address} (store: {}, API version {API_VERSION}, fixtures: {fixtures})",
         describe_store(&config)
     );
-    let state = AppState::new(store, config.public_url.clone());
+    let state = AppState::with_fixtures(store, config.public_url.clone(), fixtures);
     if let Err(err) = serve(listener, state, shutdown_signal()).await {
         eprintln!("stripe-twin: server error: {err}");
         return std::process::ExitCode::FAILURE;

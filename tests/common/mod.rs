@@ -8,6 +8,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use stripe_twin::AppState;
+use stripe_twin::fixtures::Fixtures;
 use stripe_twin::store::{PostgresStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -24,8 +25,45 @@ pub enum Backend {
 /// Generates one `#[tokio::test]` per backend for each listed test
 /// function (`async fn name(server: TestServer)`). Postgres variants skip,
 /// saying so, when TEST_DATABASE_URL is unset; CI sets it.
+///
+/// `backend_tests!(fixtures = EXPR; a, b)` starts each server with the
+/// fixtures `EXPR` gives (a `stripe_twin::fixtures::Fixtures`) instead;
+/// `EXPR` runs inside the generated modules, so spell paths in full, e.g.
+/// `stripe_twin::fixtures::Fixtures::embedded().unwrap()`.
 #[macro_export]
 macro_rules! backend_tests {
+    (fixtures = $fixtures:expr; $($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let server = $crate::common::TestServer::start_with_fixtures(
+                        $crate::common::Backend::Sqlite,
+                        $fixtures,
+                    )
+                    .await
+                    .expect("sqlite always runs");
+                    super::$name(server).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(server) = $crate::common::TestServer::start_with_fixtures(
+                        $crate::common::Backend::Postgres,
+                        $fixtures,
+                    )
+                    .await else {
+                        eprintln!("skipped: TEST_DATABASE_URL is not set");
+                        return;
+                    };
+                    super::$name(server).await;
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
             $(
@@ -60,6 +98,8 @@ pub struct TestServer {
     pub store: Arc<dyn Store>,
     /// Postgres: the schema this test's store lives in.
     pub schema: Option<String>,
+    /// What every account starts with (none unless `start_with_fixtures`).
+    pub fixtures: Fixtures,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -136,18 +176,32 @@ pub async fn open_store(
 
 impl TestServer {
     pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with_fixtures(backend, Fixtures::none()).await
+    }
+
+    /// A server whose every account starts with its own copy of `fixtures`
+    /// (`Fixtures::embedded()` for what the binary ships).
+    pub async fn start_with_fixtures(backend: Backend, fixtures: Fixtures) -> Option<Self> {
         let dir = (backend == Backend::Sqlite).then(|| tempfile::tempdir().expect("tempdir"));
         let schema = (backend == Backend::Postgres).then(|| format!("t_{}", random_suffix()));
         let store = open_store(backend, schema.as_deref(), dir.as_ref()).await?;
-        Some(Self::with_store(backend, store, schema, dir).await)
+        Some(Self::with_store_and_fixtures(backend, store, schema, dir, fixtures).await)
     }
 
-    /// Another server process on the same store (Postgres: same schema).
+    /// Another server process on the same store (Postgres: same schema),
+    /// with the same fixtures.
     pub async fn sibling(&self) -> Self {
         let store = open_store(self.backend, self.schema.as_deref(), None)
             .await
             .expect("store");
-        Self::with_store(self.backend, store, self.schema.clone(), None).await
+        Self::with_store_and_fixtures(
+            self.backend,
+            store,
+            self.schema.clone(),
+            None,
+            self.fixtures.clone(),
+        )
+        .await
     }
 
     pub async fn with_store(
@@ -156,10 +210,20 @@ impl TestServer {
         schema: Option<String>,
         dir: Option<tempfile::TempDir>,
     ) -> Self {
+        Self::with_store_and_fixtures(backend, store, schema, dir, Fixtures::none()).await
+    }
+
+    pub async fn with_store_and_fixtures(
+        backend: Backend,
+        store: Arc<dyn Store>,
+        schema: Option<String>,
+        dir: Option<tempfile::TempDir>,
+        fixtures: Fixtures,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let state = AppState::new(store.clone(), None);
+        let state = AppState::with_fixtures(store.clone(), None, fixtures.clone());
         let task = tokio::spawn(async move {
             stripe_twin::serve(listener, state, async {
                 let _ = rx.await;
@@ -176,6 +240,7 @@ impl TestServer {
                 .unwrap(),
             store,
             schema,
+            fixtures,
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,
