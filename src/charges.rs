@@ -19,7 +19,11 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The charge a payment attempt makes: succeeded, or failed with `failure`.
-pub fn charge_document(intent: &Value, payment_method: &Value, failure: Option<&ApiError>) -> Value {
+pub fn charge_document(
+    intent: &Value,
+    payment_method: &Value,
+    failure: Option<&ApiError>,
+) -> Value {
     let id = ids::new_id("ch");
     let kind = payment_method["type"].as_str().unwrap_or("card");
     let mut details = json!({"type": kind});
@@ -105,7 +109,10 @@ pub fn charge_document(intent: &Value, payment_method: &Value, failure: Option<&
     })
 }
 
-async fn retrieve_charge(Path(id): Path<String>, Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+async fn retrieve_charge(
+    Path(id): Path<String>,
+    Call { ctx, params }: Call,
+) -> ApiResult<Json<Value>> {
     params.finish()?;
     let record = ctx.load("charge", &id, "charge").await?;
     ctx.respond(strip_hidden(record.data)).await

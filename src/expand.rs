@@ -134,6 +134,21 @@ fn strip_hidden_except(mut value: Value, keep: &[&str]) -> Value {
     value
 }
 
+/// Refuses, before anything is written, `expand[]` paths whose first step
+/// an object of this type does not have (deeper steps are checked when the
+/// answer is expanded).
+pub fn check_paths(object: &str, paths: &[String]) -> ApiResult<()> {
+    for path in paths {
+        let segments: Vec<&str> = path.split('.').collect();
+        let known =
+            (1..=segments.len()).any(|n| expansion(object, &segments[..n].join(".")).is_some());
+        if !known {
+            return Err(cannot_expand(path));
+        }
+    }
+    Ok(())
+}
+
 fn cannot_expand(path: &str) -> ApiError {
     ApiError::invalid_param(
         "expand",
@@ -146,7 +161,8 @@ pub async fn expand(ctx: &Ctx, value: &mut Value, paths: &[String]) -> ApiResult
     let is_list = matches!(value["object"].as_str(), Some("list" | "search_result"));
     for path in paths {
         let segments: Vec<&str> = path.split('.').collect();
-        let levels = segments.len() - usize::from(is_list && segments[0] == "data");
+        // `data` steps into a list; only properties count as levels.
+        let levels = segments.iter().filter(|s| **s != "data").count();
         if levels > MAX_EXPAND_DEPTH {
             return Err(ApiError::invalid_param(
                 "expand",
@@ -225,7 +241,18 @@ fn expand_path<'a>(
                 if let Value::String(id) = slot
                     && let Some(record) = ctx.store().get(&ctx.account, id).await?
                 {
-                    let keep: Vec<&str> = rest.first().copied().into_iter().collect();
+                    // Keep the hidden fields that any requested path reaches
+                    // through this object, not only this path's next step.
+                    let full_segments: Vec<&str> = full.split('.').collect();
+                    let walked = full_segments[..full_segments.len() - rest.len()].join(".");
+                    let keep: Vec<&str> = ctx
+                        .expand
+                        .iter()
+                        .map(String::as_str)
+                        .chain(std::iter::once(full))
+                        .filter_map(|p| p.strip_prefix(walked.as_str())?.strip_prefix('.'))
+                        .filter_map(|p| p.split('.').next())
+                        .collect();
                     *slot = strip_hidden_except(record.data, &keep);
                 }
             }
@@ -246,7 +273,9 @@ fn expand_path<'a>(
             }
             Expansion::Children { object, field, url } => {
                 let mut query = ListQuery::new(object);
-                query.filters.push(Filter::Field(field, vec![json!(owner_id)]));
+                query
+                    .filters
+                    .push(Filter::Field(field, vec![json!(owner_id)]));
                 query.limit = 11;
                 let mut records = ctx.store().list(&ctx.account, &query).await?;
                 let has_more = records.len() > 10;

@@ -225,16 +225,17 @@ pub fn finalize(
             Some("subscription_update") => "Subscription update",
             _ => "Payment for Invoice",
         });
-        let types: Vec<String> = match invoice["payment_settings"]["payment_method_types"].as_array() {
-            Some(types) => types
-                .iter()
-                .filter_map(|t| t.as_str().map(str::to_owned))
-                .collect(),
-            None => payment_methods::SUPPORTED_TYPES
-                .iter()
-                .map(|t| (*t).to_owned())
-                .collect(),
-        };
+        let types: Vec<String> =
+            match invoice["payment_settings"]["payment_method_types"].as_array() {
+                Some(types) => types
+                    .iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect(),
+                None => payment_methods::SUPPORTED_TYPES
+                    .iter()
+                    .map(|t| (*t).to_owned())
+                    .collect(),
+            };
         payment_intents::set_payment_method_types(&mut intent, &types);
         intent["_twin_invoice"] = invoice["id"].clone();
         let invoice_payment = json!({
@@ -338,7 +339,10 @@ pub async fn after_payment(ctx: &Ctx, intent: &Value, writes: &mut Vec<Write>) -
     Ok(())
 }
 
-async fn retrieve_invoice(Path(id): Path<String>, Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+async fn retrieve_invoice(
+    Path(id): Path<String>,
+    Call { ctx, params }: Call,
+) -> ApiResult<Json<Value>> {
     params.finish()?;
     let record = ctx.load("invoice", &id, "invoice").await?;
     ctx.respond(record.data).await
@@ -348,9 +352,14 @@ async fn list_invoices(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>>
     let paging = ListParams::take(&mut params)?;
     let customer = params.string("customer")?;
     let subscription = params.string("subscription")?;
-    let status = params.enum_value("status", &["draft", "open", "paid", "uncollectible", "void"])?;
-    let collection =
-        params.enum_value("collection_method", &["charge_automatically", "send_invoice"])?;
+    let status = params.enum_value(
+        "status",
+        &["draft", "open", "paid", "uncollectible", "void"],
+    )?;
+    let collection = params.enum_value(
+        "collection_method",
+        &["charge_automatically", "send_invoice"],
+    )?;
     params.finish()?;
     let mut query = ListQuery::new("invoice");
     if let Some(customer) = customer {
@@ -363,7 +372,9 @@ async fn list_invoices(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>>
         ));
     }
     if let Some(status) = status {
-        query.filters.push(Filter::Field("status", vec![json!(status)]));
+        query
+            .filters
+            .push(Filter::Field("status", vec![json!(status)]));
     }
     if let Some(collection) = collection {
         query
@@ -373,7 +384,10 @@ async fn list_invoices(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>>
     ctx.list(query, &paging, "/v1/invoices").await
 }
 
-async fn list_invoice_lines(Path(id): Path<String>, Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+async fn list_invoice_lines(
+    Path(id): Path<String>,
+    Call { ctx, mut params }: Call,
+) -> ApiResult<Json<Value>> {
     let paging = ListParams::take(&mut params)?;
     params.finish()?;
     let record = ctx.load("invoice", &id, "invoice").await?;
@@ -413,7 +427,10 @@ fn position(lines: &[Value], id: &str, param: &str) -> ApiResult<usize> {
         .ok_or_else(|| ApiError::no_such("line_item", id, param))
 }
 
-async fn pay_invoice(Path(id): Path<String>, Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+async fn pay_invoice(
+    Path(id): Path<String>,
+    Call { ctx, mut params }: Call,
+) -> ApiResult<Json<Value>> {
     let payment_method = params.string("payment_method")?;
     let off_session = params.bool("off_session")?.unwrap_or(true);
     let out_of_band = params.bool("paid_out_of_band")?.unwrap_or(false);
@@ -444,11 +461,31 @@ async fn pay_invoice(Path(id): Path<String>, Call { ctx, mut params }: Call) -> 
                 None => None,
             };
             if out_of_band {
-                let mut payment = payment_record.as_ref().map(|r| r.data.clone());
-                mark_paid(&ctx, &mut invoice, payment.as_mut(), &mut writes);
+                mark_paid(&ctx, &mut invoice, None, &mut writes);
                 invoice["amount_paid_off_stripe"] = invoice["amount_paid"].clone();
-                if let (Some(record), Some(payment)) = (payment_record, payment) {
+                // Nothing is left to collect: the PaymentIntent must not
+                // take the customer's money as well.
+                let now = ids::now();
+                if let Some(record) = payment_record {
+                    let mut payment = record.data.clone();
+                    payment["status"] = json!("canceled");
+                    payment["status_transitions"]["canceled_at"] = json!(now);
                     writes.push(Write::Update(record.with_data(payment)));
+                }
+                if let Some(intent_id) = invoice["_twin_payment_intent"].as_str()
+                    && let Some(intent) = ctx.store().get(&ctx.account, intent_id).await?
+                    && intent.data["status"] != "succeeded"
+                    && intent.data["status"] != "canceled"
+                {
+                    let mut doc = intent.data.clone();
+                    doc["status"] = json!("canceled");
+                    doc["canceled_at"] = json!(now);
+                    doc["next_action"] = Value::Null;
+                    if let Value::Object(map) = &mut doc {
+                        map.remove("_twin_redirect");
+                    }
+                    writes.push(ctx.event("payment_intent.canceled", &doc, None));
+                    writes.push(Write::Update(intent.with_data(doc)));
                 }
                 writes.insert(0, Write::Update(record.with_data(invoice.clone())));
                 crate::subscriptions::invoice_paid(&ctx, &invoice, &Value::Null, &mut writes).await?;
@@ -506,15 +543,22 @@ async fn list_invoice_payments(Call { ctx, mut params }: Call) -> ApiResult<Json
     params.finish()?;
     let mut query = ListQuery::new("invoice_payment");
     if let Some(invoice) = invoice {
-        query.filters.push(Filter::Field("invoice", vec![json!(invoice)]));
+        query
+            .filters
+            .push(Filter::Field("invoice", vec![json!(invoice)]));
     }
     if let Some(status) = status {
-        query.filters.push(Filter::Field("status", vec![json!(status)]));
+        query
+            .filters
+            .push(Filter::Field("status", vec![json!(status)]));
     }
     ctx.list(query, &paging, "/v1/invoice_payments").await
 }
 
-async fn retrieve_invoice_payment(Path(id): Path<String>, Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+async fn retrieve_invoice_payment(
+    Path(id): Path<String>,
+    Call { ctx, params }: Call,
+) -> ApiResult<Json<Value>> {
     params.finish()?;
     let record = ctx.load("invoice_payment", &id, "invoice_payment").await?;
     ctx.respond(strip_hidden(record.data)).await

@@ -60,8 +60,17 @@ pub fn new_mandate(
 /// The active mandate that lets `payment_method` be charged off-session.
 pub async fn active_for(ctx: &Ctx, payment_method: &str) -> ApiResult<Option<Record>> {
     let mut query = ListQuery::new("mandate");
-    query.filters.push(Filter::Field("payment_method", vec![json!(payment_method)]));
-    query.filters.push(Filter::Field("status", vec![json!("active")]));
+    query
+        .filters
+        .push(Filter::Field("payment_method", vec![json!(payment_method)]));
+    query
+        .filters
+        .push(Filter::Field("status", vec![json!("active")]));
     query.limit = 1;
-    Ok(ctx.store().list(&ctx.account, &query).await?.into_iter().next())
+    Ok(ctx
+        .store()
+        .list(&ctx.account, &query)
+        .await?
+        .into_iter()
+        .next())
 }

@@ -147,11 +147,11 @@ pub fn set_payment_method_types(doc: &mut Value, types: &[String]) {
     doc["payment_method_types"] = json!(types);
     doc["allowed_payment_method_types"] = json!(types);
     if types.iter().any(|t| t == "card") && doc["payment_method_options"].get("card").is_none() {
-        doc["payment_method_options"]["card"] =
-            json!({"installments": null, "mandate_options": null, "network": null, "request_three_d_secure": "automatic"});
+        doc["payment_method_options"]["card"] = json!({"installments": null, "mandate_options": null, "network": null, "request_three_d_secure": "automatic"});
     }
     if types.iter().any(|t| t == "amazon_pay") {
-        doc["payment_method_options"]["amazon_pay"] = json!({"express_checkout_element_session_id": null});
+        doc["payment_method_options"]["amazon_pay"] =
+            json!({"express_checkout_element_session_id": null});
     }
 }
 
@@ -175,8 +175,17 @@ fn unexpected_state(action: &str, status: &str, allowed: &[&str]) -> ApiError {
 
 /// Checks an amount in the currency's smallest unit against Stripe's limits.
 pub fn check_amount(param: &str, amount: i64, currency: &str) -> ApiResult<()> {
+    // Stripe's minimum charge amounts, in the smallest unit.
     let minimum = match currency {
-        "jpy" | "krw" | "vnd" | "clp" => 50,
+        "gbp" => 30,
+        "bgn" => 100,
+        "aed" | "myr" | "pln" | "ron" => 200,
+        "dkk" => 250,
+        "nok" | "sek" => 300,
+        "hkd" => 400,
+        "mxn" | "thb" => 1000,
+        "czk" => 1500,
+        "huf" => 17500,
         _ => 50,
     };
     if amount < minimum {
@@ -210,6 +219,7 @@ struct Changes {
     mandate_data: Option<Value>,
     return_url: Option<String>,
     off_session: bool,
+    error_on_requires_action: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -228,7 +238,12 @@ fn parse_changes(ctx: &Ctx, params: &mut Params, operation: Operation) -> ApiRes
             .map(|c| prices::check_currency("currency", &c))
             .transpose()?;
         changes.patch.set_metadata(params.metadata()?);
-        for field in ["description", "receipt_email", "statement_descriptor", "statement_descriptor_suffix"] {
+        for field in [
+            "description",
+            "receipt_email",
+            "statement_descriptor",
+            "statement_descriptor_suffix",
+        ] {
             if let Some(update) = params.nullable_string(field)? {
                 let value = match update {
                     Update::Set(v) => json!(v),
@@ -239,15 +254,25 @@ fn parse_changes(ctx: &Ctx, params: &mut Params, operation: Operation) -> ApiRes
         }
         changes.customer = params.string("customer")?;
         changes.payment_method_types = payment_method_types(params)?;
-        for unsupported in ["on_behalf_of", "transfer_data", "application_fee_amount", "payment_method_configuration"] {
+        for unsupported in [
+            "on_behalf_of",
+            "transfer_data",
+            "application_fee_amount",
+            "payment_method_configuration",
+        ] {
             if params.contains(unsupported) {
                 return Err(ApiError::invalid_param(
                     unsupported,
-                    format!("stripe-twin does not emulate `{unsupported}` (Connect): remove it from the request."),
+                    format!(
+                        "stripe-twin does not emulate `{unsupported}` (Connect): remove it from the request."
+                    ),
                 ));
             }
         }
-        if let Some(capture) = params.enum_value("capture_method", &["automatic", "automatic_async", "manual"])? {
+        if let Some(capture) = params.enum_value(
+            "capture_method",
+            &["automatic", "automatic_async", "manual"],
+        )? {
             if capture == "manual" {
                 return Err(ApiError::invalid_param(
                     "capture_method",
@@ -258,7 +283,9 @@ fn parse_changes(ctx: &Ctx, params: &mut Params, operation: Operation) -> ApiRes
         }
         params.take_node("shipping");
     }
-    if let Some(usage) = params.nullable_enum("setup_future_usage", &["off_session", "on_session"])? {
+    if let Some(usage) =
+        params.nullable_enum("setup_future_usage", &["off_session", "on_session"])?
+    {
         changes.patch.set(
             &["setup_future_usage"],
             match usage {
@@ -276,7 +303,14 @@ fn parse_changes(ctx: &Ctx, params: &mut Params, operation: Operation) -> ApiRes
         .with_param("payment_method_data"));
     }
     if let Some(mut data) = params.object("payment_method_data")? {
-        for browser_field in ["payment_user_agent", "time_on_page", "referrer", "guid", "muid", "sid"] {
+        for browser_field in [
+            "payment_user_agent",
+            "time_on_page",
+            "referrer",
+            "guid",
+            "muid",
+            "sid",
+        ] {
             data.take_node(browser_field);
         }
         let doc = payment_methods::document_from_params(ctx, &mut data)?;
@@ -303,7 +337,12 @@ fn parse_changes(ctx: &Ctx, params: &mut Params, operation: Operation) -> ApiRes
                     ));
                 }
             },
-            Some(_) => return Err(ApiError::invalid_param("off_session", "Invalid off_session: must be a boolean")),
+            Some(_) => {
+                return Err(ApiError::invalid_param(
+                    "off_session",
+                    "Invalid off_session: must be a boolean",
+                ));
+            }
         };
         if let Some(url) = params.string("return_url")? {
             changes.return_url = Some(check_return_url(&url)?);
@@ -322,7 +361,10 @@ fn parse_changes(ctx: &Ctx, params: &mut Params, operation: Operation) -> ApiRes
                 let (ip, agent) = if infer {
                     (ctx.client.ip_address.clone(), ctx.client.user_agent.clone())
                 } else {
-                    (online.required_string("ip_address")?, online.required_string("user_agent")?)
+                    (
+                        online.required_string("ip_address")?,
+                        online.required_string("user_agent")?,
+                    )
                 };
                 online.finish()?;
                 accepted["online"] = json!({"ip_address": ip, "user_agent": agent});
@@ -336,7 +378,7 @@ fn parse_changes(ctx: &Ctx, params: &mut Params, operation: Operation) -> ApiRes
         }
     }
     params.bool("use_stripe_sdk")?;
-    params.bool("error_on_requires_action")?;
+    changes.error_on_requires_action = params.bool("error_on_requires_action")?.unwrap_or(false);
     if params.contains("confirmation_token") {
         return Err(ApiError::invalid_param(
             "confirmation_token",
@@ -410,7 +452,10 @@ fn check_return_url(url: &str) -> ApiResult<String> {
 
 async fn requested_payment_method(ctx: &Ctx, changes: &Changes) -> ApiResult<Option<Resolved>> {
     if let Some(doc) = &changes.payment_method_data {
-        return Ok(Some(Resolved::Fresh(Record::new("payment_method", doc.clone()))));
+        return Ok(Some(Resolved::Fresh(Record::new(
+            "payment_method",
+            doc.clone(),
+        ))));
     }
     match &changes.payment_method {
         Some(id) => Ok(Some(
@@ -421,7 +466,12 @@ async fn requested_payment_method(ctx: &Ctx, changes: &Changes) -> ApiResult<Opt
 }
 
 /// Applies what does not depend on the intent's state.
-fn apply_changes(doc: &mut Value, changes: &Changes, pm: Option<&Resolved>, writes: &mut Vec<Write>) -> ApiResult<()> {
+fn apply_changes(
+    doc: &mut Value,
+    changes: &Changes,
+    pm: Option<&Resolved>,
+    writes: &mut Vec<Write>,
+) -> ApiResult<()> {
     changes.patch.apply(doc)?;
     let currency = changes
         .currency
@@ -500,11 +550,21 @@ pub async fn attempt(
     off_session: bool,
     writes: &mut Vec<Write>,
 ) -> ApiResult<Attempted> {
+    // error_on_requires_action (this confirmation only): fail instead of
+    // waiting for the customer.
+    let no_action = doc
+        .as_object_mut()
+        .and_then(|map| map.remove("_twin_no_action"))
+        .is_some();
     let pm_doc = pm.data().clone();
     let kind = pm_doc["type"].as_str().unwrap_or_default().to_owned();
     let types: Vec<String> = doc["payment_method_types"]
         .as_array()
-        .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     if !types.contains(&kind) {
         return Err(ApiError::invalid_param(
@@ -558,6 +618,9 @@ pub async fn attempt(
             }
             return Ok(Attempted::Succeeded(settle(ctx, doc, pm, writes)?));
         }
+        if no_action {
+            return Ok(failing(doc, action_required(false), writes));
+        }
         if doc["_twin_return_url"].is_null() {
             return Err(ApiError::invalid_param(
                 "return_url",
@@ -565,7 +628,12 @@ pub async fn attempt(
             ));
         }
         writes.push(pm.write(pm_doc.clone()));
-        return Ok(Attempted::RequiresAction(require_action(ctx, doc, "amazon_pay", writes)));
+        return Ok(Attempted::RequiresAction(require_action(
+            ctx,
+            doc,
+            "amazon_pay",
+            writes,
+        )));
     }
     match behavior {
         Behavior::Declines(reason) => Ok(failing(doc, reason.error(), writes)),
@@ -573,9 +641,17 @@ pub async fn attempt(
         Behavior::RequiresAuthentication if off_session => {
             Ok(failing(doc, authentication_required(), writes))
         }
+        Behavior::RequiresAuthentication if no_action => {
+            Ok(failing(doc, action_required(true), writes))
+        }
         Behavior::RequiresAuthentication => {
             writes.push(pm.write(pm_doc.clone()));
-            Ok(Attempted::RequiresAction(require_action(ctx, doc, "three_d_secure", writes)))
+            Ok(Attempted::RequiresAction(require_action(
+                ctx,
+                doc,
+                "three_d_secure",
+                writes,
+            )))
         }
         Behavior::Succeeds => Ok(Attempted::Succeeded(settle(ctx, doc, pm, writes)?)),
     }
@@ -591,14 +667,26 @@ fn no_mandate_error() -> ApiError {
     .with_extra("decline_code", json!("generic_decline"))
 }
 
-fn authentication_required() -> ApiError {
-    ApiError::invalid(
-        "Your card was declined. This transaction requires authentication.",
+fn action_required(card: bool) -> ApiError {
+    let error = ApiError::invalid(
+        "The provided payment method requires customer actions to complete, but error_on_requires_action was set.",
     )
-    .with_status(StatusCode::PAYMENT_REQUIRED)
-    .with_type(ErrorType::Card)
-    .with_code("authentication_required")
-    .with_extra("decline_code", json!("authentication_required"))
+    .with_code("payment_intent_action_required");
+    if card {
+        error
+            .with_status(StatusCode::PAYMENT_REQUIRED)
+            .with_type(ErrorType::Card)
+    } else {
+        error
+    }
+}
+
+fn authentication_required() -> ApiError {
+    ApiError::invalid("Your card was declined. This transaction requires authentication.")
+        .with_status(StatusCode::PAYMENT_REQUIRED)
+        .with_type(ErrorType::Card)
+        .with_code("authentication_required")
+        .with_extra("decline_code", json!("authentication_required"))
 }
 
 /// Sends the buyer to this server's authorization page.
@@ -627,7 +715,12 @@ fn require_action(ctx: &Ctx, mut doc: Value, kind: &str, writes: &mut Vec<Write>
 
 /// The charge succeeded: a charge, the intent succeeded, and the payment
 /// method saved for later when `setup_future_usage` asks for it.
-pub fn settle(ctx: &Ctx, mut doc: Value, pm: &Resolved, writes: &mut Vec<Write>) -> ApiResult<Value> {
+pub fn settle(
+    ctx: &Ctx,
+    mut doc: Value,
+    pm: &Resolved,
+    writes: &mut Vec<Write>,
+) -> ApiResult<Value> {
     let mut pm_doc = pm.data().clone();
     let customer = doc["customer"].as_str().map(str::to_owned);
     let saving = !doc["setup_future_usage"].is_null() && customer.is_some();
@@ -651,7 +744,12 @@ pub fn settle(ctx: &Ctx, mut doc: Value, pm: &Resolved, writes: &mut Vec<Write>)
         && pm_doc["type"] == "amazon_pay"
         && let Value::Object(acceptance) = &doc["_twin_mandate_acceptance"]
     {
-        let record = mandates::new_mandate(&pm_doc, Value::Object(acceptance.clone()), customer.as_deref(), None);
+        let record = mandates::new_mandate(
+            &pm_doc,
+            Value::Object(acceptance.clone()),
+            customer.as_deref(),
+            None,
+        );
         writes.push(Write::Insert(record));
     }
     let charge = charges::charge_document(&doc, &pm_doc, None);
@@ -669,7 +767,13 @@ pub fn settle(ctx: &Ctx, mut doc: Value, pm: &Resolved, writes: &mut Vec<Write>)
 
 /// The charge failed: a failed charge, the intent back to
 /// requires_payment_method with the error, which the caller answers with.
-pub fn decline(ctx: &Ctx, mut doc: Value, pm_doc: &Value, error: ApiError, writes: &mut Vec<Write>) -> Attempted {
+pub fn decline(
+    ctx: &Ctx,
+    mut doc: Value,
+    pm_doc: &Value,
+    error: ApiError,
+    writes: &mut Vec<Write>,
+) -> Attempted {
     let charge = charges::charge_document(&doc, pm_doc, Some(&error));
     let mut error_object = error.body()["error"].clone();
     if let Value::Object(map) = &mut error_object {
@@ -694,7 +798,12 @@ pub fn decline(ctx: &Ctx, mut doc: Value, pm_doc: &Value, error: ApiError, write
 }
 
 /// The buyer's answer on the authorization page.
-pub async fn after_action(ctx: &Ctx, record: &Record, authorized: bool, acceptance: Value) -> ApiResult<(Vec<Write>, Value)> {
+pub async fn after_action(
+    ctx: &Ctx,
+    record: &Record,
+    authorized: bool,
+    acceptance: Value,
+) -> ApiResult<(Vec<Write>, Value)> {
     let pm_id = record.data["payment_method"].as_str().unwrap_or_default();
     let pm = payment_methods::resolve(ctx, pm_id, Named::InParam("payment_method")).await?;
     let mut writes = Vec::new();
@@ -707,7 +816,10 @@ pub async fn after_action(ctx: &Ctx, record: &Record, authorized: bool, acceptan
     } else {
         let kind = pm.data()["type"].as_str().unwrap_or_default();
         let (code, message) = if kind == "amazon_pay" {
-            ("payment_method_provider_decline", "The customer declined the payment on Amazon Pay.")
+            (
+                "payment_method_provider_decline",
+                "The customer declined the payment on Amazon Pay.",
+            )
         } else {
             (
                 "payment_intent_authentication_failure",
@@ -730,7 +842,11 @@ async fn check_customer(ctx: &Ctx, changes: &Changes) -> ApiResult<()> {
     Ok(())
 }
 
-async fn answer(ctx: &Ctx, call: Option<&ClientCall>, attempted: Attempted) -> ApiResult<Json<Value>> {
+async fn answer(
+    ctx: &Ctx,
+    call: Option<&ClientCall>,
+    attempted: Attempted,
+) -> ApiResult<Json<Value>> {
     match attempted {
         Attempted::Failed(_, error) => Err(error),
         other => {
@@ -744,6 +860,7 @@ async fn answer(ctx: &Ctx, call: Option<&ClientCall>, attempted: Attempted) -> A
 }
 
 async fn create_payment_intent(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+    crate::expand::check_paths("payment_intent", &ctx.expand)?;
     let confirm = params.bool("confirm")?.unwrap_or(false);
     let automatic = match params.object("automatic_payment_methods")? {
         Some(mut automatic) => {
@@ -752,16 +869,27 @@ async fn create_payment_intent(Call { ctx, mut params }: Call) -> ApiResult<Json
                 .ok_or_else(|| ApiError::missing_param(&automatic.name("enabled")))?;
             let redirects = automatic.enum_value("allow_redirects", &["always", "never"])?;
             automatic.finish()?;
-            Some(json!({"allow_redirects": redirects.unwrap_or_else(|| "always".into()), "enabled": enabled}))
+            Some(
+                json!({"allow_redirects": redirects.unwrap_or_else(|| "always".into()), "enabled": enabled}),
+            )
         }
         None => None,
     };
     let changes = parse_changes(&ctx, &mut params, Operation::Create)?;
     params.finish()?;
-    let amount = changes.amount.ok_or_else(|| ApiError::missing_param("amount"))?;
-    let currency = changes.currency.clone().ok_or_else(|| ApiError::missing_param("currency"))?;
+    let amount = changes
+        .amount
+        .ok_or_else(|| ApiError::missing_param("amount"))?;
+    let currency = changes
+        .currency
+        .clone()
+        .ok_or_else(|| ApiError::missing_param("currency"))?;
     check_amount("amount", amount, &currency)?;
-    if changes.payment_method_types.is_some() && automatic.as_ref().is_some_and(|a| a["enabled"] == json!(true)) {
+    if changes.payment_method_types.is_some()
+        && automatic
+            .as_ref()
+            .is_some_and(|a| a["enabled"] == json!(true))
+    {
         return Err(ApiError::invalid(
             "You may only specify one of these parameters: automatic_payment_methods, payment_method_types.",
         )
@@ -777,7 +905,9 @@ async fn create_payment_intent(Call { ctx, mut params }: Call) -> ApiResult<Json
             if given {
                 return Err(ApiError::invalid_param(
                     param,
-                    format!("You can only pass `{param}` when confirming the PaymentIntent (confirm=true)."),
+                    format!(
+                        "You can only pass `{param}` when confirming the PaymentIntent (confirm=true)."
+                    ),
                 ));
             }
         }
@@ -786,7 +916,8 @@ async fn create_payment_intent(Call { ctx, mut params }: Call) -> ApiResult<Json
     let pm = requested_payment_method(&ctx, &changes).await?;
     let mut doc = new_document(amount, &currency);
     if changes.payment_method_types.is_none() {
-        let automatic = automatic.unwrap_or_else(|| json!({"allow_redirects": "always", "enabled": true}));
+        let automatic =
+            automatic.unwrap_or_else(|| json!({"allow_redirects": "always", "enabled": true}));
         let types: Vec<String> = if automatic["enabled"] == json!(true) {
             SUPPORTED_TYPES.iter().map(|t| (*t).to_owned()).collect()
         } else {
@@ -809,6 +940,9 @@ async fn create_payment_intent(Call { ctx, mut params }: Call) -> ApiResult<Json
     }
     let pm = pm.ok_or_else(missing_payment_method)?;
     let mut moves = Vec::new();
+    if changes.error_on_requires_action {
+        doc["_twin_no_action"] = json!(true);
+    }
     let attempted = attempt(&ctx, doc, &pm, changes.off_session, &mut moves).await?;
     writes.push(Write::Insert(record.with_data(attempted.doc().clone())));
     writes.push(created_event);
@@ -824,13 +958,22 @@ fn missing_payment_method() -> ApiError {
     .with_code("payment_intent_unexpected_state")
 }
 
-async fn retrieve_payment_intent(Path(id): Path<String>, mut call: ClientCall) -> ApiResult<Json<Value>> {
-    let record = call.load_client_object("payment_intent", &id, CLIENT_EXPANDABLE).await?;
+async fn retrieve_payment_intent(
+    Path(id): Path<String>,
+    mut call: ClientCall,
+) -> ApiResult<Json<Value>> {
+    let record = call
+        .load_client_object("payment_intent", &id, CLIENT_EXPANDABLE)
+        .await?;
     std::mem::take(&mut call.params).finish()?;
-    call.respond(strip_hidden(record.data), CLIENT_VISIBLE).await
+    call.respond(strip_hidden(record.data), CLIENT_VISIBLE)
+        .await
 }
 
-async fn update_payment_intent(Path(id): Path<String>, Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+async fn update_payment_intent(
+    Path(id): Path<String>,
+    Call { ctx, mut params }: Call,
+) -> ApiResult<Json<Value>> {
     let changes = parse_changes(&ctx, &mut params, Operation::Update)?;
     params.finish()?;
     check_customer(&ctx, &changes).await?;
@@ -870,8 +1013,12 @@ async fn update_payment_intent(Path(id): Path<String>, Call { ctx, mut params }:
     ctx.respond(strip_hidden(updated)).await
 }
 
-async fn confirm_payment_intent(Path(id): Path<String>, mut call: ClientCall) -> ApiResult<Json<Value>> {
-    call.load_client_object("payment_intent", &id, CLIENT_EXPANDABLE).await?;
+async fn confirm_payment_intent(
+    Path(id): Path<String>,
+    mut call: ClientCall,
+) -> ApiResult<Json<Value>> {
+    call.load_client_object("payment_intent", &id, CLIENT_EXPANDABLE)
+        .await?;
     let mut params = std::mem::take(&mut call.params);
     let changes = parse_changes(&call.ctx, &mut params, Operation::Confirm)?;
     params.finish()?;
@@ -890,11 +1037,16 @@ async fn confirm_payment_intent(Path(id): Path<String>, mut call: ClientCall) ->
             let pm = match requested {
                 Some(pm) => pm,
                 None => match doc["payment_method"].as_str() {
-                    Some(pm) => payment_methods::resolve(&ctx, pm, Named::InParam("payment_method")).await?,
+                    Some(pm) => {
+                        payment_methods::resolve(&ctx, pm, Named::InParam("payment_method")).await?
+                    }
                     None => return Err(missing_payment_method()),
                 },
             };
             let mut moves = Vec::new();
+            if changes.error_on_requires_action {
+                doc["_twin_no_action"] = json!(true);
+            }
             let attempted = attempt(&ctx, doc, &pm, changes.off_session, &mut moves).await?;
             writes.insert(0, Write::Update(record.with_data(attempted.doc().clone())));
             writes.extend(moves);
@@ -905,10 +1057,18 @@ async fn confirm_payment_intent(Path(id): Path<String>, mut call: ClientCall) ->
     answer(&ctx, Some(&call), attempted).await
 }
 
-async fn cancel_payment_intent(Path(id): Path<String>, Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+async fn cancel_payment_intent(
+    Path(id): Path<String>,
+    Call { ctx, mut params }: Call,
+) -> ApiResult<Json<Value>> {
     let reason = params.enum_value(
         "cancellation_reason",
-        &["abandoned", "duplicate", "fraudulent", "requested_by_customer"],
+        &[
+            "abandoned",
+            "duplicate",
+            "fraudulent",
+            "requested_by_customer",
+        ],
     )?;
     params.finish()?;
     let canceled = ctx

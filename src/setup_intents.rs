@@ -675,6 +675,7 @@ async fn answer(
 }
 
 async fn create_setup_intent(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+    crate::expand::check_paths("setup_intent", &ctx.expand)?;
     let confirm = params.bool("confirm")?.unwrap_or(false);
     let changes = parse_changes(&ctx, &mut params, Operation::Create, false)?;
     params.finish()?;

@@ -104,7 +104,11 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
-    let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let (next_year, next_month) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
     days_from_civil(next_year, next_month, 1) - days_from_civil(year, month, 1)
 }
 
@@ -138,7 +142,11 @@ struct ItemSpec {
     writes: Vec<Write>,
 }
 
-async fn parse_items(ctx: &Ctx, params: &mut Params, updating: bool) -> ApiResult<Option<Vec<ItemSpec>>> {
+async fn parse_items(
+    ctx: &Ctx,
+    params: &mut Params,
+    updating: bool,
+) -> ApiResult<Option<Vec<ItemSpec>>> {
     let Some(items) = params.object_list("items")? else {
         return Ok(None);
     };
@@ -151,7 +159,11 @@ async fn parse_items(ctx: &Ctx, params: &mut Params, updating: bool) -> ApiResul
     let mut specs = Vec::with_capacity(items.len());
     for mut item in items {
         let id = if updating { item.string("id")? } else { None };
-        let deleted = if updating { item.bool("deleted")?.unwrap_or(false) } else { false };
+        let deleted = if updating {
+            item.bool("deleted")?.unwrap_or(false)
+        } else {
+            false
+        };
         if updating {
             item.bool("clear_usage")?;
         }
@@ -172,7 +184,9 @@ async fn parse_items(ctx: &Ctx, params: &mut Params, updating: bool) -> ApiResul
                 if record.data["active"] == json!(false) {
                     return Err(ApiError::invalid_param(
                         &price_param,
-                        format!("The price specified ({id}) is inactive. This field only accepts active prices."),
+                        format!(
+                            "The price specified ({id}) is inactive. This field only accepts active prices."
+                        ),
                     ));
                 }
                 (Some(record.data), Vec::new())
@@ -223,7 +237,13 @@ async fn parse_items(ctx: &Ctx, params: &mut Params, updating: bool) -> ApiResul
     Ok(Some(specs))
 }
 
-fn item_document(subscription: &str, price: &Value, quantity: i64, period: (i64, i64), now: i64) -> Value {
+fn item_document(
+    subscription: &str,
+    price: &Value,
+    quantity: i64,
+    period: (i64, i64),
+    now: i64,
+) -> Value {
     json!({
         "id": format!("si_{}", ids::random_base62(14)),
         "object": "subscription_item",
@@ -275,9 +295,16 @@ fn unit_amount(price: &Value) -> i64 {
     })
 }
 
+fn metered(price: &Value) -> bool {
+    price["recurring"]["usage_type"] == "metered"
+}
+
 fn interval_of(price: &Value) -> (String, i64) {
     (
-        price["recurring"]["interval"].as_str().unwrap_or("month").to_owned(),
+        price["recurring"]["interval"]
+            .as_str()
+            .unwrap_or("month")
+            .to_owned(),
         price["recurring"]["interval_count"].as_i64().unwrap_or(1),
     )
 }
@@ -308,10 +335,23 @@ async fn period_line(ctx: &Ctx, item: &Value, trial: bool) -> ApiResult<Line> {
     let quantity = item["quantity"].as_i64().unwrap_or(1);
     let name = product_name(ctx, price).await?;
     let (interval, count) = interval_of(price);
-    let every = if count == 1 { interval } else { format!("every {count} {interval}s") };
+    let every = if count == 1 {
+        interval
+    } else {
+        format!("every {count} {interval}s")
+    };
     let currency = price["currency"].as_str().unwrap_or("usd");
     let (amount, description) = if trial {
         (0, format!("Trial period for {name}"))
+    } else if metered(price) {
+        // Usage is billed in arrears: nothing is due up front.
+        (
+            0,
+            format!(
+                "{quantity} × {name} (at {} / {every}, metered)",
+                money(unit_amount(price), currency)
+            ),
+        )
     } else {
         (
             unit_amount(price) * quantity,
@@ -349,13 +389,22 @@ pub async fn default_payment_method(ctx: &Ctx, invoice: &Value) -> ApiResult<Opt
         .store()
         .get(&ctx.account, customer)
         .await?
-        .and_then(|c| c.data["invoice_settings"]["default_payment_method"].as_str().map(str::to_owned)))
+        .and_then(|c| {
+            c.data["invoice_settings"]["default_payment_method"]
+                .as_str()
+                .map(str::to_owned)
+        }))
 }
 
 /// A subscription's invoice was paid after the fact (a client confirm, the
 /// authorization page, `/pay`): an incomplete or past-due subscription
 /// becomes active.
-pub async fn invoice_paid(ctx: &Ctx, invoice: &Value, intent: &Value, writes: &mut Vec<Write>) -> ApiResult<()> {
+pub async fn invoice_paid(
+    ctx: &Ctx,
+    invoice: &Value,
+    intent: &Value,
+    writes: &mut Vec<Write>,
+) -> ApiResult<()> {
     let Some(id) = invoice["parent"]["subscription_details"]["subscription"].as_str() else {
         return Ok(());
     };
@@ -363,8 +412,13 @@ pub async fn invoice_paid(ctx: &Ctx, invoice: &Value, intent: &Value, writes: &m
         return Ok(());
     };
     let mut doc = record.data.clone();
-    if matches!(doc["status"].as_str(), Some("incomplete" | "past_due" | "unpaid")) {
-        let trialing = doc["trial_end"].as_i64().is_some_and(|end| end > ids::now());
+    if matches!(
+        doc["status"].as_str(),
+        Some("incomplete" | "past_due" | "unpaid")
+    ) {
+        let trialing = doc["trial_end"]
+            .as_i64()
+            .is_some_and(|end| end > ids::now());
         doc["status"] = json!(if trialing { "trialing" } else { "active" });
     }
     if doc["payment_settings"]["save_default_payment_method"] == "on_subscription"
@@ -434,9 +488,20 @@ fn subscription_document(customer: &str, currency: &str, now: i64) -> Value {
 /// Hidden index fields lists filter on: the prices and the period.
 fn index(doc: &mut Value) {
     let items = doc["items"]["data"].as_array().cloned().unwrap_or_default();
-    doc["_twin_prices"] = json!(items.iter().map(|i| i["price"]["id"].clone()).collect::<Vec<_>>());
-    let start = items.iter().filter_map(|i| i["current_period_start"].as_i64()).min();
-    let end = items.iter().filter_map(|i| i["current_period_end"].as_i64()).max();
+    doc["_twin_prices"] = json!(
+        items
+            .iter()
+            .map(|i| i["price"]["id"].clone())
+            .collect::<Vec<_>>()
+    );
+    let start = items
+        .iter()
+        .filter_map(|i| i["current_period_start"].as_i64())
+        .min();
+    let end = items
+        .iter()
+        .filter_map(|i| i["current_period_end"].as_i64())
+        .max();
     doc["_twin_period"] = json!({"start": start, "end": end});
 }
 
@@ -456,7 +521,10 @@ fn trial_end_param(params: &mut Params, now: i64) -> ApiResult<Option<Option<i64
         Some(Node::Str(value)) if value == "now" => Ok(Some(None)),
         Some(Node::Str(value)) => {
             let ts: i64 = value.parse().map_err(|_| {
-                ApiError::invalid_param("trial_end", format!("Invalid trial_end: must be `now` or a timestamp (you sent {value})"))
+                ApiError::invalid_param(
+                    "trial_end",
+                    format!("Invalid trial_end: must be `now` or a timestamp (you sent {value})"),
+                )
             })?;
             if ts <= now {
                 return Err(ApiError::invalid_param(
@@ -472,7 +540,10 @@ fn trial_end_param(params: &mut Params, now: i64) -> ApiResult<Option<Option<i64
             }
             Ok(Some(Some(ts)))
         }
-        Some(_) => Err(ApiError::invalid_param("trial_end", "Invalid trial_end: must be `now` or a timestamp")),
+        Some(_) => Err(ApiError::invalid_param(
+            "trial_end",
+            "Invalid trial_end: must be `now` or a timestamp",
+        )),
     }
 }
 
@@ -494,7 +565,9 @@ fn payment_settings(params: &mut Params, doc: &mut Value) -> ApiResult<()> {
         payment_intents::check_types(&settings.name("payment_method_types"), &types)?;
         doc["payment_settings"]["payment_method_types"] = json!(types);
     }
-    if let Some(save) = settings.enum_value("save_default_payment_method", &["off", "on_subscription"])? {
+    if let Some(save) =
+        settings.enum_value("save_default_payment_method", &["off", "on_subscription"])?
+    {
         doc["payment_settings"]["save_default_payment_method"] = json!(save);
     }
     settings.take_node("payment_method_options");
@@ -561,13 +634,26 @@ async fn parse_create(ctx: &Ctx, params: &mut Params, now: i64) -> ApiResult<Cre
         .with_code("parameters_exclusive")
         .with_param("trial_end"));
     }
-    let trial_end = match (trial_days, trial_end) {
+    let trial_from_plan = params.bool("trial_from_plan")?.unwrap_or(false);
+    if trial_from_plan && (trial_days.is_some() || trial_end.is_some()) {
+        return Err(ApiError::invalid(
+            "You may only specify one of these parameters: trial_from_plan, trial_end, trial_period_days.",
+        )
+        .with_code("parameters_exclusive")
+        .with_param("trial_from_plan"));
+    }
+    // trial_from_plan: the prices' own trial_period_days.
+    let plan_days = items
+        .iter()
+        .filter_map(|i| i.price.as_ref()?["recurring"]["trial_period_days"].as_i64())
+        .max()
+        .filter(|_| trial_from_plan);
+    let trial_end = match (trial_days.or(plan_days), trial_end) {
         (Some(0), _) => None,
         (Some(days), _) => Some(now + days * DAY),
         (None, Some(end)) => end,
         (None, None) => None,
     };
-    params.bool("trial_from_plan")?;
     let cancel_at_period_end = params.bool("cancel_at_period_end")?.unwrap_or(false);
     let cancel_at = future_timestamp(params, "cancel_at", now)?;
     if cancel_at_period_end && cancel_at.is_some() {
@@ -578,7 +664,10 @@ async fn parse_create(ctx: &Ctx, params: &mut Params, now: i64) -> ApiResult<Cre
         .with_param("cancel_at"));
     }
     let collection_method = params
-        .enum_value("collection_method", &["charge_automatically", "send_invoice"])?
+        .enum_value(
+            "collection_method",
+            &["charge_automatically", "send_invoice"],
+        )?
         .unwrap_or_else(|| "charge_automatically".to_owned());
     let days_until_due = params.int_in("days_until_due", 0, 730)?;
     match (collection_method.as_str(), days_until_due) {
@@ -603,15 +692,33 @@ async fn parse_create(ctx: &Ctx, params: &mut Params, now: i64) -> ApiResult<Cre
     }
     let mut settings = json!({"payment_settings": {}});
     payment_settings(params, &mut settings)?;
-    params.enum_value("proration_behavior", &["always_invoice", "create_prorations", "none"])?;
-    for ignored in ["default_tax_rates", "automatic_tax", "discounts", "trial_settings", "collection_paused"] {
+    params.enum_value(
+        "proration_behavior",
+        &["always_invoice", "create_prorations", "none"],
+    )?;
+    for ignored in [
+        "default_tax_rates",
+        "automatic_tax",
+        "discounts",
+        "trial_settings",
+        "collection_paused",
+    ] {
         params.take_node(ignored);
     }
-    for unsupported in ["on_behalf_of", "transfer_data", "application_fee_percent", "add_invoice_items", "billing_thresholds", "pending_invoice_item_interval"] {
+    for unsupported in [
+        "on_behalf_of",
+        "transfer_data",
+        "application_fee_percent",
+        "add_invoice_items",
+        "billing_thresholds",
+        "pending_invoice_item_interval",
+    ] {
         if params.contains(unsupported) {
             return Err(ApiError::invalid_param(
                 unsupported,
-                format!("stripe-twin does not emulate `{unsupported}` on subscriptions: remove it from the request."),
+                format!(
+                    "stripe-twin does not emulate `{unsupported}` on subscriptions: remove it from the request."
+                ),
             ));
         }
     }
@@ -634,7 +741,10 @@ async fn parse_create(ctx: &Ctx, params: &mut Params, now: i64) -> ApiResult<Cre
 }
 
 /// The prices' shared currency and interval (Stripe's classic billing needs both to match).
-fn check_items_agree(items: &[ItemSpec], currency: Option<&str>) -> ApiResult<(String, (String, i64))> {
+fn check_items_agree(
+    items: &[ItemSpec],
+    currency: Option<&str>,
+) -> ApiResult<(String, (String, i64))> {
     let prices: Vec<&Value> = items.iter().filter_map(|i| i.price.as_ref()).collect();
     let first = prices[0];
     let currency_of = |p: &Value| p["currency"].as_str().unwrap_or_default().to_owned();
@@ -695,18 +805,29 @@ fn requires_action_error() -> ApiError {
 }
 
 async fn create_subscription(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+    crate::expand::check_paths("subscription", &ctx.expand)?;
     let now = ids::now();
     let request = parse_create(&ctx, &mut params, now).await?;
     params.finish()?;
-    let (currency, (interval, count)) = check_items_agree(&request.items, request.currency.as_deref())?;
-    let customer = payment_methods::load_customer(&ctx, &request.customer, Named::InParam("customer")).await?;
+    let (currency, (interval, count)) =
+        check_items_agree(&request.items, request.currency.as_deref())?;
+    let customer =
+        payment_methods::load_customer(&ctx, &request.customer, Named::InParam("customer")).await?;
     if let Some(pm) = &request.default_payment_method {
         check_default_payment_method(&ctx, pm, &request.customer).await?;
     }
     let created = ctx
         .retry(|| async {
             let customer = ctx.load("customer", &customer.id, "customer").await?;
-            create_writes(&ctx, &request, &customer, &currency, (&interval, count), now).await
+            create_writes(
+                &ctx,
+                &request,
+                &customer,
+                &currency,
+                (&interval, count),
+                now,
+            )
+            .await
         })
         .await?;
     ctx.respond(strip_hidden(created)).await
@@ -769,7 +890,13 @@ async fn create_writes(
     for spec in &request.items {
         writes_prices.extend(spec.writes.iter().cloned());
         let price = spec.price.clone().expect("creation items carry a price");
-        let mut item = item_document(&sub_id, &price, spec.quantity.unwrap_or(1), (now, period_end), now);
+        let mut item = item_document(
+            &sub_id,
+            &price,
+            spec.quantity.unwrap_or(1),
+            (now, period_end),
+            now,
+        );
         if let Some(metadata) = &spec.metadata {
             metadata.apply(&mut item["metadata"])?;
         }
@@ -803,11 +930,17 @@ async fn create_writes(
     let payment = invoices::finalize(ctx, &mut invoice, &mut customer, &mut events);
     let pm_id = match &request.default_payment_method {
         Some(pm) => Some(pm.clone()),
-        None => customer["invoice_settings"]["default_payment_method"].as_str().map(str::to_owned),
+        None => customer["invoice_settings"]["default_payment_method"]
+            .as_str()
+            .map(str::to_owned),
     };
     let mut tail = Vec::new();
     let mut pending_setup_intent = None;
-    sub["status"] = json!(if trial.is_some() { "trialing" } else { "active" });
+    sub["status"] = json!(if trial.is_some() {
+        "trialing"
+    } else {
+        "active"
+    });
     match payment {
         None => {
             // Nothing due (a trial, a free price): paid on the spot.
@@ -817,7 +950,11 @@ async fn create_writes(
                 intent["customer"] = json!(request.customer);
                 intent["usage"] = json!("off_session");
                 let types = sub["payment_settings"]["payment_method_types"].clone();
-                let types = if types.is_array() { types } else { json!(payment_methods::SUPPORTED_TYPES) };
+                let types = if types.is_array() {
+                    types
+                } else {
+                    json!(payment_methods::SUPPORTED_TYPES)
+                };
                 intent["payment_method_types"] = types.clone();
                 intent["allowed_payment_method_types"] = types;
                 intent["automatic_payment_methods"] = Value::Null;
@@ -841,7 +978,9 @@ async fn create_writes(
                     intent["status"] = json!("requires_confirmation");
                 }
             } else if let Some(pm) = &pm_id {
-                let pm = payment_methods::resolve(ctx, pm, Named::InParam("default_payment_method")).await?;
+                let pm =
+                    payment_methods::resolve(ctx, pm, Named::InParam("default_payment_method"))
+                        .await?;
                 let created_event = ctx.event("payment_intent.created", &intent, None);
                 let mut moves = Vec::new();
                 // Without off_session=true the customer is present and can
@@ -854,7 +993,12 @@ async fn create_writes(
                 match attempted {
                     Attempted::Succeeded(done) => {
                         events.extend(moves);
-                        invoices::mark_paid(ctx, &mut invoice, Some(&mut invoice_payment), &mut events);
+                        invoices::mark_paid(
+                            ctx,
+                            &mut invoice,
+                            Some(&mut invoice_payment),
+                            &mut events,
+                        );
                         intent = done;
                     }
                     Attempted::Failed(failed, error) => {
@@ -876,8 +1020,21 @@ async fn create_writes(
                     }
                 }
                 tail.push(Write::Insert(Record::new("payment_intent", intent.clone())));
-                tail.push(Write::Insert(invoices::payment_record(&invoice, invoice_payment)));
-                return finish_create(ctx, sub, invoice, customer_record, customer, writes_prices, events, tail, None);
+                tail.push(Write::Insert(invoices::payment_record(
+                    &invoice,
+                    invoice_payment,
+                )));
+                return finish_create(
+                    ctx,
+                    sub,
+                    invoice,
+                    customer_record,
+                    customer,
+                    writes_prices,
+                    events,
+                    tail,
+                    None,
+                );
             } else if request.behavior == "error_if_incomplete" {
                 return Err(no_payment_method());
             } else {
@@ -885,10 +1042,23 @@ async fn create_writes(
             }
             events.push(ctx.event("payment_intent.created", &intent, None));
             tail.push(Write::Insert(Record::new("payment_intent", intent)));
-            tail.push(Write::Insert(invoices::payment_record(&invoice, invoice_payment)));
+            tail.push(Write::Insert(invoices::payment_record(
+                &invoice,
+                invoice_payment,
+            )));
         }
     }
-    finish_create(ctx, sub, invoice, customer_record, customer, writes_prices, events, tail, pending_setup_intent)
+    finish_create(
+        ctx,
+        sub,
+        invoice,
+        customer_record,
+        customer,
+        writes_prices,
+        events,
+        tail,
+        pending_setup_intent,
+    )
 }
 
 /// Orders the creation's writes as Stripe orders its events: the
@@ -925,9 +1095,14 @@ fn finish_create(
 
 // ---- retrieve, list, search, items ---------------------------------------------
 
-async fn retrieve_subscription(Path(id): Path<String>, Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+async fn retrieve_subscription(
+    Path(id): Path<String>,
+    Call { ctx, params }: Call,
+) -> ApiResult<Json<Value>> {
     params.finish()?;
-    let record = ctx.load("subscription", &id, "subscription_exposed_id").await?;
+    let record = ctx
+        .load("subscription", &id, "subscription_exposed_id")
+        .await?;
     ctx.respond(strip_hidden(record.data)).await
 }
 
@@ -936,7 +1111,10 @@ async fn list_subscriptions(Call { ctx, mut params }: Call) -> ApiResult<Json<Va
     let customer = params.string("customer")?;
     let price = params.string("price")?;
     let status = params.enum_value("status", STATUSES)?;
-    let collection = params.enum_value("collection_method", &["charge_automatically", "send_invoice"])?;
+    let collection = params.enum_value(
+        "collection_method",
+        &["charge_automatically", "send_invoice"],
+    )?;
     let period_start = take_range(&mut params, "current_period_start")?;
     let period_end = take_range(&mut params, "current_period_end")?;
     params.string("test_clock")?;
@@ -947,10 +1125,22 @@ async fn list_subscriptions(Call { ctx, mut params }: Call) -> ApiResult<Json<Va
         query.filters.push(Filter::Customer(customer));
     }
     if let Some(price) = price {
-        query.filters.push(Filter::ArrayContains("_twin_prices", price));
+        query
+            .filters
+            .push(Filter::ArrayContains("_twin_prices", price));
     }
     let statuses: Vec<Value> = match status.as_deref() {
-        None => ["active", "incomplete", "past_due", "paused", "trialing", "unpaid"].iter().map(|s| json!(s)).collect(),
+        None => [
+            "active",
+            "incomplete",
+            "past_due",
+            "paused",
+            "trialing",
+            "unpaid",
+        ]
+        .iter()
+        .map(|s| json!(s))
+        .collect(),
         Some("all") => Vec::new(),
         Some("ended") => vec![json!("canceled"), json!("incomplete_expired")],
         Some(one) => vec![json!(one)],
@@ -959,13 +1149,19 @@ async fn list_subscriptions(Call { ctx, mut params }: Call) -> ApiResult<Json<Va
         query.filters.push(Filter::Field("status", statuses));
     }
     if let Some(collection) = collection {
-        query.filters.push(Filter::Field("collection_method", vec![json!(collection)]));
+        query
+            .filters
+            .push(Filter::Field("collection_method", vec![json!(collection)]));
     }
     if let Some(range) = period_start {
-        query.filters.push(Filter::FieldRange("_twin_period.start", range));
+        query
+            .filters
+            .push(Filter::FieldRange("_twin_period.start", range));
     }
     if let Some(range) = period_end {
-        query.filters.push(Filter::FieldRange("_twin_period.end", range));
+        query
+            .filters
+            .push(Filter::FieldRange("_twin_period.end", range));
     }
     ctx.list(query, &paging, "/v1/subscriptions").await
 }
@@ -977,8 +1173,14 @@ async fn search_subscriptions(Call { ctx, mut params }: Call) -> ApiResult<Json<
     params.finish()?;
     let query = search::parse(&query)?;
     query.validate("subscriptions", SEARCH_FIELDS)?;
-    ctx.search("subscription", &query, limit, page.as_deref(), "/v1/subscriptions/search")
-        .await
+    ctx.search(
+        "subscription",
+        &query,
+        limit,
+        page.as_deref(),
+        "/v1/subscriptions/search",
+    )
+    .await
 }
 
 async fn list_subscription_items(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
@@ -989,7 +1191,10 @@ async fn list_subscription_items(Call { ctx, mut params }: Call) -> ApiResult<Js
         .load("subscription", &subscription, "subscription")
         .await
         .map_err(|_| ApiError::no_such_reference("subscription", &subscription, "subscription"))?;
-    let items = record.data["items"]["data"].as_array().cloned().unwrap_or_default();
+    let items = record.data["items"]["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let start = match &paging.starting_after {
         Some(after) => {
             items
@@ -1010,7 +1215,10 @@ async fn list_subscription_items(Call { ctx, mut params }: Call) -> ApiResult<Js
     .await
 }
 
-async fn retrieve_subscription_item(Path(id): Path<String>, Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+async fn retrieve_subscription_item(
+    Path(id): Path<String>,
+    Call { ctx, params }: Call,
+) -> ApiResult<Json<Value>> {
     params.finish()?;
     let pointer = ctx.load("subscription_item", &id, "item").await?;
     let subscription = pointer.data["subscription"].as_str().unwrap_or_default();
@@ -1032,13 +1240,23 @@ fn canceled_error() -> ApiError {
 
 /// Credit for the unused part of the current period, and the charge for
 /// the rest of it at the new terms, as proration lines.
-async fn proration_lines(ctx: &Ctx, old: &[Value], new: &[Value], now: i64) -> ApiResult<Vec<Line>> {
+async fn proration_lines(
+    ctx: &Ctx,
+    old: &[Value],
+    new: &[Value],
+    now: i64,
+) -> ApiResult<Vec<Line>> {
     let mut lines = Vec::new();
     let quantity = |item: &Value| item["quantity"].as_i64().unwrap_or(1);
-    let same = |a: &Value, b: &Value| a["id"] == b["id"] && a["price"]["id"] == b["price"]["id"] && quantity(a) == quantity(b);
-    for (items, others, sign, prefix) in [(old, new, -1, "Unused time on"), (new, old, 1, "Remaining time on")] {
+    let same = |a: &Value, b: &Value| {
+        a["id"] == b["id"] && a["price"]["id"] == b["price"]["id"] && quantity(a) == quantity(b)
+    };
+    for (items, others, sign, prefix) in [
+        (old, new, -1, "Unused time on"),
+        (new, old, 1, "Remaining time on"),
+    ] {
         for item in items {
-            if others.iter().any(|o| same(item, o)) {
+            if others.iter().any(|o| same(item, o)) || metered(&item["price"]) {
                 continue;
             }
             let start = item["current_period_start"].as_i64().unwrap_or(now);
@@ -1072,7 +1290,10 @@ fn line_from_stored(value: &Value) -> Line {
         description: value["description"].as_str().unwrap_or_default().to_owned(),
         price: value["price"].clone(),
         quantity: value["quantity"].as_i64().unwrap_or(1),
-        period: (value["period"][0].as_i64().unwrap_or_default(), value["period"][1].as_i64().unwrap_or_default()),
+        period: (
+            value["period"][0].as_i64().unwrap_or_default(),
+            value["period"][1].as_i64().unwrap_or_default(),
+        ),
         subscription_item: value["subscription_item"].as_str().map(str::to_owned),
         proration: true,
     }
@@ -1112,15 +1333,27 @@ async fn invoice_now(
             events.push(ctx.event("payment_intent.created", &intent, None));
             let pm_id = match sub["default_payment_method"].as_str() {
                 Some(pm) => Some(pm.to_owned()),
-                None => customer["invoice_settings"]["default_payment_method"].as_str().map(str::to_owned),
+                None => customer["invoice_settings"]["default_payment_method"]
+                    .as_str()
+                    .map(str::to_owned),
             };
             let mut intent = intent;
-            if let (Some(pm), "charge_automatically") = (pm_id, sub["collection_method"].as_str().unwrap_or_default()) {
-                let pm = payment_methods::resolve(ctx, &pm, Named::InParam("default_payment_method")).await?;
-                let attempted = payment_intents::attempt(ctx, intent.clone(), &pm, true, &mut events).await?;
+            if let (Some(pm), "charge_automatically") =
+                (pm_id, sub["collection_method"].as_str().unwrap_or_default())
+            {
+                let pm =
+                    payment_methods::resolve(ctx, &pm, Named::InParam("default_payment_method"))
+                        .await?;
+                let attempted =
+                    payment_intents::attempt(ctx, intent.clone(), &pm, true, &mut events).await?;
                 match attempted {
                     Attempted::Succeeded(done) => {
-                        invoices::mark_paid(ctx, &mut invoice, Some(&mut invoice_payment), &mut events);
+                        invoices::mark_paid(
+                            ctx,
+                            &mut invoice,
+                            Some(&mut invoice_payment),
+                            &mut events,
+                        );
                         intent = done;
                     }
                     Attempted::Failed(failed, error) => {
@@ -1132,7 +1365,10 @@ async fn invoice_now(
                 }
             }
             tail.push(Write::Insert(Record::new("payment_intent", intent)));
-            tail.push(Write::Insert(invoices::payment_record(&invoice, invoice_payment)));
+            tail.push(Write::Insert(invoices::payment_record(
+                &invoice,
+                invoice_payment,
+            )));
         }
     }
     writes.push(Write::Update(customer_record.with_data(customer)));
@@ -1153,6 +1389,8 @@ struct UpdateRequest {
     trial_end: Option<Option<i64>>,
     settings: Value,
     cancellation_details: Option<Value>,
+    collection_method: Option<String>,
+    days_until_due: Option<i64>,
 }
 
 async fn parse_update(ctx: &Ctx, params: &mut Params, now: i64) -> ApiResult<UpdateRequest> {
@@ -1174,9 +1412,14 @@ async fn parse_update(ctx: &Ctx, params: &mut Params, now: i64) -> ApiResult<Upd
         None => None,
         Some(Update::Unset) => Some(Update::Unset),
         Some(Update::Set(value)) => {
-            let ts: i64 = value.parse().map_err(|_| ApiError::invalid_param("cancel_at", "Invalid integer"))?;
+            let ts: i64 = value
+                .parse()
+                .map_err(|_| ApiError::invalid_param("cancel_at", "Invalid integer"))?;
             if ts <= now {
-                return Err(ApiError::invalid_param("cancel_at", "Invalid timestamp: cancel_at must be in the future."));
+                return Err(ApiError::invalid_param(
+                    "cancel_at",
+                    "Invalid timestamp: cancel_at must be in the future.",
+                ));
             }
             Some(Update::Set(ts))
         }
@@ -1189,7 +1432,10 @@ async fn parse_update(ctx: &Ctx, params: &mut Params, now: i64) -> ApiResult<Upd
         .with_param("cancel_at"));
     }
     let proration_behavior = params
-        .enum_value("proration_behavior", &["always_invoice", "create_prorations", "none"])?
+        .enum_value(
+            "proration_behavior",
+            &["always_invoice", "create_prorations", "none"],
+        )?
         .unwrap_or_else(|| "create_prorations".to_owned());
     params.int("proration_date")?;
     let behavior = params
@@ -1200,7 +1446,28 @@ async fn parse_update(ctx: &Ctx, params: &mut Params, now: i64) -> ApiResult<Upd
     let mut settings = json!({"payment_settings": {}});
     payment_settings(params, &mut settings)?;
     let cancellation_details = cancellation_details(params)?;
-    for ignored in ["default_tax_rates", "automatic_tax", "discounts", "trial_settings", "billing_cycle_anchor", "collection_method", "days_until_due", "trial_from_plan"] {
+    let collection_method = params.enum_value(
+        "collection_method",
+        &["charge_automatically", "send_invoice"],
+    )?;
+    let days_until_due = params.int_in("days_until_due", 0, 730)?;
+    if params
+        .enum_value("billing_cycle_anchor", &["now", "unchanged"])?
+        .as_deref()
+        == Some("now")
+    {
+        return Err(ApiError::invalid_param(
+            "billing_cycle_anchor",
+            "stripe-twin does not emulate resetting the billing cycle (billing_cycle_anchor=now) on updates yet.",
+        ));
+    }
+    for ignored in [
+        "default_tax_rates",
+        "automatic_tax",
+        "discounts",
+        "trial_settings",
+        "trial_from_plan",
+    ] {
         params.take_node(ignored);
     }
     Ok(UpdateRequest {
@@ -1214,6 +1481,8 @@ async fn parse_update(ctx: &Ctx, params: &mut Params, now: i64) -> ApiResult<Upd
         trial_end,
         settings: settings["payment_settings"].take(),
         cancellation_details,
+        collection_method,
+        days_until_due,
     })
 }
 
@@ -1224,25 +1493,42 @@ fn cancellation_details(params: &mut Params) -> ApiResult<Option<Value>> {
     let comment = details.string("comment")?;
     let feedback = details.enum_value(
         "feedback",
-        &["customer_service", "low_quality", "missing_features", "other", "switched_service", "too_complex", "too_expensive", "unused"],
+        &[
+            "customer_service",
+            "low_quality",
+            "missing_features",
+            "other",
+            "switched_service",
+            "too_complex",
+            "too_expensive",
+            "unused",
+        ],
     )?;
     details.finish()?;
     Ok(Some(json!({"comment": comment, "feedback": feedback})))
 }
 
-async fn update_subscription(Path(id): Path<String>, Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+async fn update_subscription(
+    Path(id): Path<String>,
+    Call { ctx, mut params }: Call,
+) -> ApiResult<Json<Value>> {
     let now = ids::now();
     let request = parse_update(&ctx, &mut params, now).await?;
     params.finish()?;
     let outcome = ctx
         .retry(|| async {
-            let record = ctx.load("subscription", &id, "subscription_exposed_id").await?;
+            let record = ctx
+                .load("subscription", &id, "subscription_exposed_id")
+                .await?;
             update_writes(&ctx, &record, &request, now).await
         })
         .await?;
+    // allow_incomplete and default_incomplete apply the update even when
+    // its invoice is not paid (past_due): the answer is the subscription.
+    // error_if_incomplete and pending_if_incomplete were checked before anything changed.
     match outcome {
-        (doc, None) => ctx.respond(strip_hidden(doc)).await,
-        (_, Some(error)) => Err(error),
+        (_, Some(error)) if request.behavior == "error_if_incomplete" => Err(error),
+        (doc, _) => ctx.respond(strip_hidden(doc)).await,
     }
 }
 
@@ -1261,6 +1547,8 @@ async fn update_writes(
         && request.cancel_at_period_end.is_none()
         && request.cancel_at.is_none()
         && request.trial_end.is_none()
+        && request.collection_method.is_none()
+        && request.days_until_due.is_none()
         && !request.patch.touches("description")
         && request.settings.as_object().is_none_or(|s| s.is_empty());
     if ended && !only_notes {
@@ -1275,6 +1563,35 @@ async fn update_writes(
         for (key, value) in settings {
             doc["payment_settings"][key] = value.clone();
         }
+    }
+    match (request.collection_method.as_deref(), request.days_until_due) {
+        (Some("charge_automatically"), Some(_)) => {
+            return Err(ApiError::invalid_param(
+                "days_until_due",
+                "Days until due can only be set when collection_method is send_invoice.",
+            ));
+        }
+        (Some("charge_automatically"), None) => {
+            doc["collection_method"] = json!("charge_automatically");
+            doc["days_until_due"] = Value::Null;
+        }
+        (Some(method), days) => {
+            let days = days
+                .or_else(|| doc["days_until_due"].as_i64())
+                .ok_or_else(|| ApiError::missing_param("days_until_due"))?;
+            doc["collection_method"] = json!(method);
+            doc["days_until_due"] = json!(days);
+        }
+        (None, Some(days)) => {
+            if doc["collection_method"] != "send_invoice" {
+                return Err(ApiError::invalid_param(
+                    "days_until_due",
+                    "Days until due can only be set when collection_method is send_invoice.",
+                ));
+            }
+            doc["days_until_due"] = json!(days);
+        }
+        (None, None) => {}
     }
     match &request.default_payment_method {
         Some(Update::Set(pm)) => {
@@ -1304,12 +1621,14 @@ async fn update_writes(
         }
         _ => {}
     }
+    let mut ending_trial = false;
     if let Some(end) = request.trial_end {
         match end {
             None => {
                 doc["trial_end"] = json!(now);
                 if doc["status"] == "trialing" {
                     doc["status"] = json!("active");
+                    ending_trial = true;
                 }
             }
             Some(end) => {
@@ -1329,8 +1648,14 @@ async fn update_writes(
     if let Some(specs) = &request.items {
         let old_items = doc["items"]["data"].as_array().cloned().unwrap_or_default();
         let mut new_items = old_items.clone();
-        let start = old_items.first().and_then(|i| i["current_period_start"].as_i64()).unwrap_or(now);
-        let end = old_items.first().and_then(|i| i["current_period_end"].as_i64()).unwrap_or(now);
+        let start = old_items
+            .first()
+            .and_then(|i| i["current_period_start"].as_i64())
+            .unwrap_or(now);
+        let end = old_items
+            .first()
+            .and_then(|i| i["current_period_end"].as_i64())
+            .unwrap_or(now);
         let sub_id = doc["id"].as_str().unwrap_or_default().to_owned();
         for spec in specs {
             writes.extend(spec.writes.iter().cloned());
@@ -1339,7 +1664,9 @@ async fn update_writes(
                     let index = new_items
                         .iter()
                         .position(|i| i["id"] == json!(item_id))
-                        .ok_or_else(|| ApiError::no_such_reference("subscription_item", item_id, "items"))?;
+                        .ok_or_else(|| {
+                            ApiError::no_such_reference("subscription_item", item_id, "items")
+                        })?;
                     if spec.deleted {
                         new_items.remove(index);
                         continue;
@@ -1358,7 +1685,13 @@ async fn update_writes(
                 }
                 None => {
                     let price = spec.price.clone().expect("new items carry a price");
-                    let mut item = item_document(&sub_id, &price, spec.quantity.unwrap_or(1), (start, end), now);
+                    let mut item = item_document(
+                        &sub_id,
+                        &price,
+                        spec.quantity.unwrap_or(1),
+                        (start, end),
+                        now,
+                    );
                     if let Some(metadata) = &spec.metadata {
                         metadata.apply(&mut item["metadata"])?;
                     }
@@ -1375,10 +1708,18 @@ async fn update_writes(
         }
         let specs_view: Vec<ItemSpec> = new_items
             .iter()
-            .map(|i| ItemSpec { id: None, price: Some(i["price"].clone()), quantity: None, metadata: None, deleted: false, writes: Vec::new() })
+            .map(|i| ItemSpec {
+                id: None,
+                price: Some(i["price"].clone()),
+                quantity: None,
+                metadata: None,
+                deleted: false,
+                writes: Vec::new(),
+            })
             .collect();
         check_items_agree(&specs_view, doc["currency"].as_str())?;
-        let interval_changed = interval_of(&old_items[0]["price"]) != interval_of(&new_items[0]["price"]);
+        let interval_changed =
+            interval_of(&old_items[0]["price"]) != interval_of(&new_items[0]["price"]);
         let mut lines = if request.proration_behavior == "none" || status == "trialing" {
             Vec::new()
         } else {
@@ -1410,23 +1751,72 @@ async fn update_writes(
                 map.remove("_twin_pending_prorations");
             }
             if !all.is_empty() {
-                if request.behavior == "error_if_incomplete" || request.behavior == "pending_if_incomplete" {
+                if request.behavior == "error_if_incomplete"
+                    || request.behavior == "pending_if_incomplete"
+                {
                     // Check the charge would go through before changing anything.
                     let mut probe = Vec::new();
                     let mut copy = doc.clone();
-                    if let Some(error) = invoice_now(ctx, &mut copy, all.iter().map(clone_line).collect(), "subscription_update", &mut probe).await? {
+                    if let Some(error) = invoice_now(
+                        ctx,
+                        &mut copy,
+                        all.iter().map(clone_line).collect(),
+                        "subscription_update",
+                        &mut probe,
+                    )
+                    .await?
+                    {
                         return Err(error);
                     }
                 }
-                failure = invoice_now(ctx, &mut doc, all, "subscription_update", &mut writes).await?;
+                failure =
+                    invoice_now(ctx, &mut doc, all, "subscription_update", &mut writes).await?;
                 if failure.is_some() && doc["status"] == "active" {
                     doc["status"] = json!("past_due");
                 }
             }
         } else if !lines.is_empty() {
-            let mut pending = doc["_twin_pending_prorations"].as_array().cloned().unwrap_or_default();
+            let mut pending = doc["_twin_pending_prorations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             pending.extend(lines.iter().map(stored_line));
             doc["_twin_pending_prorations"] = json!(pending);
+        }
+    }
+    // (Unless the items' new interval already restarted and billed the cycle.)
+    if ending_trial && doc["latest_invoice"] == record.data["latest_invoice"] {
+        // The paid period starts now: a new billing cycle, invoiced in full.
+        doc["billing_cycle_anchor"] = json!(now);
+        for item in doc["items"]["data"].as_array_mut().into_iter().flatten() {
+            let (interval, count) = interval_of(&item["price"]);
+            item["current_period_start"] = json!(now);
+            item["current_period_end"] = json!(add_interval(now, &interval, count));
+        }
+        let mut lines = Vec::new();
+        for item in doc["items"]["data"].as_array().cloned().unwrap_or_default() {
+            lines.push(period_line(ctx, &item, false).await?);
+        }
+        if request.behavior == "error_if_incomplete" || request.behavior == "pending_if_incomplete"
+        {
+            // Check the charge would go through before changing anything.
+            let mut probe = Vec::new();
+            let mut copy = doc.clone();
+            if let Some(error) = invoice_now(
+                ctx,
+                &mut copy,
+                lines.iter().map(clone_line).collect(),
+                "subscription_update",
+                &mut probe,
+            )
+            .await?
+            {
+                return Err(error);
+            }
+        }
+        failure = invoice_now(ctx, &mut doc, lines, "subscription_update", &mut writes).await?;
+        if failure.is_some() {
+            doc["status"] = json!("past_due");
         }
     }
     index(&mut doc);
@@ -1450,7 +1840,10 @@ fn clone_line(line: &Line) -> Line {
     }
 }
 
-async fn cancel_subscription(Path(id): Path<String>, Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+async fn cancel_subscription(
+    Path(id): Path<String>,
+    Call { ctx, mut params }: Call,
+) -> ApiResult<Json<Value>> {
     let invoice_now_flag = params.bool("invoice_now")?.unwrap_or(false);
     let prorate = params.bool("prorate")?.unwrap_or(false);
     let details = cancellation_details(&mut params)?;
@@ -1458,11 +1851,18 @@ async fn cancel_subscription(Path(id): Path<String>, Call { ctx, mut params }: C
     let now = ids::now();
     let canceled = ctx
         .retry(|| async {
-            let record = ctx.load("subscription", &id, "subscription_exposed_id").await?;
+            let record = ctx
+                .load("subscription", &id, "subscription_exposed_id")
+                .await?;
             let mut doc = record.data.clone();
-            if matches!(doc["status"].as_str(), Some("canceled" | "incomplete_expired")) {
-                return Err(ApiError::no_such("subscription", &id, "subscription_exposed_id")
-                    .with_status(axum::http::StatusCode::NOT_FOUND));
+            if matches!(
+                doc["status"].as_str(),
+                Some("canceled" | "incomplete_expired")
+            ) {
+                return Err(
+                    ApiError::no_such("subscription", &id, "subscription_exposed_id")
+                        .with_status(axum::http::StatusCode::NOT_FOUND),
+                );
             }
             let mut writes = Vec::new();
             let mut lines: Vec<Line> = doc["_twin_pending_prorations"]
@@ -1499,9 +1899,15 @@ async fn cancel_subscription(Path(id): Path<String>, Call { ctx, mut params }: C
     ctx.respond(strip_hidden(canceled)).await
 }
 
-async fn resume_subscription(Path(id): Path<String>, Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+async fn resume_subscription(
+    Path(id): Path<String>,
+    Call { ctx, mut params }: Call,
+) -> ApiResult<Json<Value>> {
     params.enum_value("billing_cycle_anchor", &["now", "unchanged"])?;
-    params.enum_value("proration_behavior", &["always_invoice", "create_prorations", "none"])?;
+    params.enum_value(
+        "proration_behavior",
+        &["always_invoice", "create_prorations", "none"],
+    )?;
     params.int("proration_date")?;
     params.finish()?;
     let resumed = ctx
@@ -1530,11 +1936,20 @@ mod tests {
     fn intervals_follow_the_calendar() {
         // 2026-01-31 12:00:00 UTC
         let jan31 = days_from_civil(2026, 1, 31) * DAY + 12 * 3600;
-        assert_eq!(civil_from_days(add_interval(jan31, "month", 1).div_euclid(DAY)), (2026, 2, 28));
-        assert_eq!(civil_from_days(add_interval(jan31, "month", 13).div_euclid(DAY)), (2027, 2, 28));
+        assert_eq!(
+            civil_from_days(add_interval(jan31, "month", 1).div_euclid(DAY)),
+            (2026, 2, 28)
+        );
+        assert_eq!(
+            civil_from_days(add_interval(jan31, "month", 13).div_euclid(DAY)),
+            (2027, 2, 28)
+        );
         assert_eq!(add_interval(jan31, "month", 1).rem_euclid(DAY), 12 * 3600);
         let leap = days_from_civil(2028, 2, 29) * DAY;
-        assert_eq!(civil_from_days(add_interval(leap, "year", 1).div_euclid(DAY)), (2029, 2, 28));
+        assert_eq!(
+            civil_from_days(add_interval(leap, "year", 1).div_euclid(DAY)),
+            (2029, 2, 28)
+        );
         assert_eq!(add_interval(leap, "week", 2) - leap, 14 * DAY);
         assert_eq!(add_interval(leap, "day", 3) - leap, 3 * DAY);
         for days in [-1000, 0, 19_000, 20_513, 60_000] {

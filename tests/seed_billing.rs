@@ -34,7 +34,10 @@ async fn curl_post(server: &TestServer, path: &str, body: &str) -> (StatusCode, 
         .await
         .unwrap();
     let status = response.status();
-    (status, serde_json::from_str(&response.text().await.unwrap()).unwrap())
+    (
+        status,
+        serde_json::from_str(&response.text().await.unwrap()).unwrap(),
+    )
 }
 
 async fn curl_get(server: &TestServer, path: &str) -> Value {
@@ -89,8 +92,17 @@ async fn seed_000_raw_http(server: TestServer) {
     .await;
     assert_eq!(status, StatusCode::OK, "{intent}");
     assert_eq!(intent["status"], "requires_action");
-    authorize(intent["next_action"]["redirect_to_url"]["url"].as_str().unwrap()).await;
-    let intent = curl_get(&server, &format!("/v1/setup_intents/{}", intent["id"].as_str().unwrap())).await;
+    authorize(
+        intent["next_action"]["redirect_to_url"]["url"]
+            .as_str()
+            .unwrap(),
+    )
+    .await;
+    let intent = curl_get(
+        &server,
+        &format!("/v1/setup_intents/{}", intent["id"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(intent["status"], "succeeded");
     let payment_method = intent["payment_method"].as_str().unwrap().to_owned();
 
@@ -107,9 +119,15 @@ async fn seed_000_raw_http(server: TestServer) {
     assert!(subscription["id"].as_str().unwrap().starts_with("sub_"));
     assert_eq!(subscription["status"], "active");
     assert_eq!(subscription["customer"], DOC_CUSTOMER);
-    assert_eq!(subscription["default_payment_method"], json!(payment_method));
+    assert_eq!(
+        subscription["default_payment_method"],
+        json!(payment_method)
+    );
     assert_eq!(subscription["currency"], "usd");
-    assert!(subscription.get("current_period_end").is_none(), "periods live on items now");
+    assert!(
+        subscription.get("current_period_end").is_none(),
+        "periods live on items now"
+    );
     let item = &subscription["items"]["data"][0];
     assert_eq!(item["price"]["id"], DOC_PRICE);
     assert_eq!(item["quantity"], 1);
@@ -117,7 +135,10 @@ async fn seed_000_raw_http(server: TestServer) {
         item["current_period_start"].as_i64().unwrap(),
         item["current_period_end"].as_i64().unwrap(),
     );
-    assert!((28 * 86_400..=31 * 86_400).contains(&(end - start)), "one month: {start}..{end}");
+    assert!(
+        (28 * 86_400..=31 * 86_400).contains(&(end - start)),
+        "one month: {start}..{end}"
+    );
 
     // The first invoice: finalized and paid through an invoice payment whose
     // PaymentIntent charged the Amazon Pay method off-session.
@@ -134,13 +155,20 @@ async fn seed_000_raw_http(server: TestServer) {
     assert_eq!(invoice["amount_due"], 1500);
     assert_eq!(invoice["amount_paid"], 1500);
     assert_eq!(invoice["amount_remaining"], 0);
-    assert_eq!(invoice["parent"]["subscription_details"]["subscription"], subscription["id"]);
+    assert_eq!(
+        invoice["parent"]["subscription_details"]["subscription"],
+        subscription["id"]
+    );
     assert_eq!(invoice["lines"]["data"][0]["amount"], 1500);
     assert_eq!(
         invoice["lines"]["data"][0]["description"],
         "1 × Stock photo subscription (at $15.00 / month)"
     );
-    assert!(invoice["number"].as_str().is_some_and(|n| n.ends_with("-0001")));
+    assert!(
+        invoice["number"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("-0001"))
+    );
     let payment = &invoice["payments"]["data"][0];
     assert_eq!(payment["status"], "paid");
     assert_eq!(payment["amount_paid"], 1500);
@@ -150,7 +178,10 @@ async fn seed_000_raw_http(server: TestServer) {
     assert_eq!(payment_intent["payment_method"], json!(payment_method));
     let charge = curl_get(
         &server,
-        &format!("/v1/charges/{}", payment_intent["latest_charge"].as_str().unwrap()),
+        &format!(
+            "/v1/charges/{}",
+            payment_intent["latest_charge"].as_str().unwrap()
+        ),
     )
     .await;
     assert_eq!(charge["status"], "succeeded");
@@ -169,7 +200,10 @@ async fn seed_000_raw_http(server: TestServer) {
         .map(|e| e["type"].as_str().unwrap().to_owned())
         .collect();
     types.reverse();
-    let from = types.iter().position(|t| t == "customer.subscription.created").unwrap();
+    let from = types
+        .iter()
+        .position(|t| t == "customer.subscription.created")
+        .unwrap();
     assert_eq!(
         types[from..],
         [
@@ -226,11 +260,11 @@ async fn seed_000_async_stripe(server: TestServer) {
         .and_then(|r| r.url.clone())
         .expect("redirect url");
     authorize(&url).await;
-    let payment_method = curl_get(&server, &format!("/v1/setup_intents/{}", intent.id))
-        .await["payment_method"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let payment_method =
+        curl_get(&server, &format!("/v1/setup_intents/{}", intent.id)).await["payment_method"]
+            .as_str()
+            .unwrap()
+            .to_owned();
 
     let mut item = CreateSubscriptionItems::new();
     item.price = Some(DOC_PRICE.to_owned());
@@ -245,10 +279,7 @@ async fn seed_000_async_stripe(server: TestServer) {
         .expect("subscription");
     assert_eq!(subscription.status.as_str(), "active");
     assert_eq!(subscription.items.data.len(), 1);
-    assert_eq!(
-        subscription.items.data[0].price.id.as_str(),
-        DOC_PRICE
-    );
+    assert_eq!(subscription.items.data[0].price.id.as_str(), DOC_PRICE);
     let invoice = subscription
         .latest_invoice
         .as_ref()

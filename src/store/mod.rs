@@ -193,9 +193,14 @@ pub trait Store: Send + Sync + 'static {
 impl Range {
     /// The bounds that are set, as SQL comparison operators.
     pub fn bounds(&self) -> impl Iterator<Item = (&'static str, i64)> {
-        [(">", self.gt), (">=", self.gte), ("<", self.lt), ("<=", self.lte)]
-            .into_iter()
-            .filter_map(|(op, bound)| bound.map(|b| (op, b)))
+        [
+            (">", self.gt),
+            (">=", self.gte),
+            ("<", self.lt),
+            ("<=", self.lte),
+        ]
+        .into_iter()
+        .filter_map(|(op, bound)| bound.map(|b| (op, b)))
     }
 }
 
