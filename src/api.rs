@@ -530,6 +530,23 @@ impl Ctx {
         .await
     }
 
+    /// `GET /v1/<resource>/search`: takes `query`, `limit` and `page`,
+    /// checks the query against the resource's fields and runs it.
+    pub async fn search_resource(
+        &self,
+        mut params: Params,
+        spec: &search::Spec,
+    ) -> ApiResult<Json<Value>> {
+        let query = params.required_string("query")?;
+        let limit = params.int("limit")?.unwrap_or(10);
+        let page = params.string("page")?;
+        params.finish()?;
+        let query = search::parse(&query)?;
+        query.validate(spec.resource, spec.fields)?;
+        self.search(spec.object, &query, limit, page.as_deref(), spec.url)
+            .await
+    }
+
     /// Runs a search over one object type, newest first, with Stripe's
     /// `page`/`next_page` paging.
     pub async fn search(

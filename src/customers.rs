@@ -24,12 +24,17 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-const SEARCH_FIELDS: &[(&str, FieldKind)] = &[
-    ("email", FieldKind::Text),
-    ("name", FieldKind::Text),
-    ("phone", FieldKind::Text),
-    ("created", FieldKind::Number),
-];
+const SEARCH: search::Spec = search::Spec {
+    object: "customer",
+    resource: "customers",
+    url: "/v1/customers/search",
+    fields: &[
+        ("email", FieldKind::Text),
+        ("name", FieldKind::Text),
+        ("phone", FieldKind::Text),
+        ("created", FieldKind::Number),
+    ],
+};
 
 fn new_customer_document() -> Value {
     let id = ids::new_customer_id();
@@ -458,19 +463,6 @@ async fn list_customers(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>
     ctx.list(query, &paging, "/v1/customers").await
 }
 
-async fn search_customers(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
-    let query = params.required_string("query")?;
-    let limit = params.int("limit")?.unwrap_or(10);
-    let page = params.string("page")?;
-    params.finish()?;
-    let query = search::parse(&query)?;
-    query.validate("customers", SEARCH_FIELDS)?;
-    ctx.search(
-        "customer",
-        &query,
-        limit,
-        page.as_deref(),
-        "/v1/customers/search",
-    )
-    .await
+async fn search_customers(Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+    ctx.search_resource(params, &SEARCH).await
 }

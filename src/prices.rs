@@ -16,8 +16,8 @@ use crate::api::{AppState, Call, Ctx, ListParams};
 use crate::error::{ApiError, ApiResult, Named};
 use crate::ids;
 use crate::params::{Params, Update};
-use crate::products::{self, ProductFields, SearchSpec};
-use crate::search::FieldKind;
+use crate::products::{self, ProductFields};
+use crate::search::{self, FieldKind};
 use crate::store::{Filter, ListQuery, Record, Write};
 
 pub fn router() -> Router<AppState> {
@@ -54,19 +54,18 @@ const MAX_LOOKUP_KEYS: usize = 10;
 const TAX_BEHAVIORS: &[&str] = &["exclusive", "inclusive", "unspecified"];
 const INTERVALS: &[&str] = &["day", "week", "month", "year"];
 
-const SEARCH: SearchSpec = SearchSpec {
+const SEARCH: search::Spec = search::Spec {
     object: "price",
     resource: "prices",
     url: "/v1/prices/search",
     fields: &[
-        ("active", FieldKind::Text),
+        ("active", FieldKind::Boolean),
         ("currency", FieldKind::Text),
         ("lookup_key", FieldKind::Text),
         ("product", FieldKind::Text),
         ("type", FieldKind::Text),
         ("created", FieldKind::Number),
     ],
-    boolean_fields: &["active"],
 };
 
 /// Lowercases and checks a currency code; Stripe's error on param `param`
@@ -732,7 +731,7 @@ async fn list_prices(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
 }
 
 async fn search_prices(Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
-    products::search_documents(&ctx, params, &SEARCH).await
+    ctx.search_resource(params, &SEARCH).await
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `/v1/products`: create, retrieve, update, delete, list and search; plus
 //! what prices share with products (inline `product_data`, loading a
-//! product, and search over documents with boolean fields).
+//! product).
 
 use axum::extract::Path;
 use axum::routing::get;
@@ -13,8 +13,8 @@ use crate::error::{ApiError, ApiResult, Named};
 use crate::ids;
 use crate::params::{Params, Patch, Update};
 use crate::prices;
-use crate::search::{self, FieldKind, Op, Term};
-use crate::store::{Cursor, Filter, ListQuery, Record, Write};
+use crate::search::{self, FieldKind};
+use crate::store::{Filter, ListQuery, Record, Write};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,19 +28,18 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-const SEARCH: SearchSpec = SearchSpec {
+const SEARCH: search::Spec = search::Spec {
     object: "product",
     resource: "products",
     url: "/v1/products/search",
     fields: &[
-        ("active", FieldKind::Text),
+        ("active", FieldKind::Boolean),
         ("description", FieldKind::Text),
         ("name", FieldKind::Text),
-        ("shippable", FieldKind::Text),
+        ("shippable", FieldKind::Boolean),
         ("url", FieldKind::Text),
         ("created", FieldKind::Number),
     ],
-    boolean_fields: &["active", "shippable"],
 };
 
 const MAX_IMAGES: usize = 8;
@@ -508,105 +507,5 @@ async fn list_products(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>>
 }
 
 async fn search_products(Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
-    search_documents(&ctx, params, &SEARCH).await
-}
-
-/// A searchable resource: its fields (booleans are searched as text,
-/// `active:'true'`, as in Stripe).
-pub(crate) struct SearchSpec {
-    pub object: &'static str,
-    pub resource: &'static str,
-    pub url: &'static str,
-    pub fields: &'static [(&'static str, FieldKind)],
-    pub boolean_fields: &'static [&'static str],
-}
-
-/// The document as search sees it: booleans as `"true"` / `"false"`.
-fn searchable(doc: &Value, boolean_fields: &[&str]) -> Value {
-    let mut doc = doc.clone();
-    for field in boolean_fields {
-        if let Some(b) = doc[*field].as_bool() {
-            doc[*field] = json!(b.to_string());
-        }
-    }
-    doc
-}
-
-/// `GET /v1/<resource>/search` (`query`, `limit`, `page`), newest first,
-/// as `Ctx::search` runs it (inline prices are records of another type,
-/// never found).
-pub(crate) async fn search_documents(
-    ctx: &Ctx,
-    mut params: Params,
-    spec: &SearchSpec,
-) -> ApiResult<Json<Value>> {
-    const BATCH: i64 = 500;
-    let query = params.required_string("query")?;
-    let limit = params.int("limit")?.unwrap_or(10);
-    let page = params.string("page")?;
-    params.finish()?;
-    let query = search::parse(&query)?;
-    query.validate(spec.resource, spec.fields)?;
-    for clause in &query.clauses {
-        if clause.metadata_key.is_some() || !spec.boolean_fields.contains(&clause.field.as_str()) {
-            continue;
-        }
-        let valid = clause.op == Op::Equals
-            && matches!(&clause.term, Term::Text(t) if t == "true" || t == "false");
-        if !valid {
-            return Err(ApiError::invalid_param(
-                "query",
-                format!(
-                    "Field '{}' is a boolean: search it with {0}:'true' or {0}:'false'.",
-                    clause.field
-                ),
-            ));
-        }
-    }
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid_param(
-            "limit",
-            format!("Invalid limit: must be between 1 and 100 (you sent {limit})"),
-        ));
-    }
-    let mut cursor = match page.as_deref() {
-        None => Cursor::Start,
-        Some(token) => Cursor::After(
-            token
-                .strip_prefix("page_")
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| ApiError::invalid_param("page", format!("Invalid page: {token}")))?,
-        ),
-    };
-    let mut matched = Vec::new();
-    'scan: loop {
-        let mut batch_query = ListQuery::new(spec.object);
-        batch_query.cursor = cursor;
-        batch_query.limit = BATCH;
-        let batch = ctx.store().list(&ctx.account, &batch_query).await?;
-        let exhausted = (batch.len() as i64) < BATCH;
-        for record in batch {
-            cursor = Cursor::After(record.seq);
-            if query.matches(&searchable(&record.data, spec.boolean_fields)) {
-                matched.push(record);
-                if matched.len() as i64 > limit {
-                    break 'scan;
-                }
-            }
-        }
-        if exhausted {
-            break;
-        }
-    }
-    let has_more = matched.len() as i64 > limit;
-    matched.truncate(limit as usize);
-    let next_page = has_more.then(|| format!("page_{}", matched.last().map_or(0, |r| r.seq)));
-    ctx.respond(json!({
-        "object": "search_result",
-        "data": matched.into_iter().map(|r| r.data).collect::<Vec<_>>(),
-        "has_more": has_more,
-        "next_page": next_page,
-        "url": spec.url,
-    }))
-    .await
+    ctx.search_resource(params, &SEARCH).await
 }

@@ -15,6 +15,17 @@ pub enum FieldKind {
     Text,
     /// A unix timestamp or amount: `:`, `>`, `>=`, `<`, `<=`.
     Number,
+    /// A boolean, searched as text: `active:'true'`.
+    Boolean,
+}
+
+/// A searchable resource: its object type, its name in Stripe's messages,
+/// its search URL and fields.
+pub struct Spec {
+    pub object: &'static str,
+    pub resource: &'static str,
+    pub url: &'static str,
+    pub fields: &'static [(&'static str, FieldKind)],
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -237,6 +248,13 @@ impl Query {
                     }
                 }
                 (FieldKind::Text, Op::Equals, Term::Null) => {}
+                (FieldKind::Boolean, Op::Equals, Term::Text(t)) if t == "true" || t == "false" => {}
+                (FieldKind::Boolean, _, _) => {
+                    return Err(query_error(format!(
+                        "Field '{}' is a boolean: search it with {0}:'true' or {0}:'false'.",
+                        clause.field
+                    )));
+                }
                 (
                     FieldKind::Number,
                     Op::Equals | Op::Gt | Op::Gte | Op::Lt | Op::Lte,
@@ -271,9 +289,12 @@ impl Clause {
         };
         match (&self.term, self.op) {
             (Term::Null, _) => value.is_null(),
-            (Term::Text(t), Op::Equals) => value
-                .as_str()
-                .is_some_and(|v| v.to_lowercase() == t.to_lowercase()),
+            (Term::Text(t), Op::Equals) => match value {
+                Value::Bool(b) => b.to_string() == *t,
+                _ => value
+                    .as_str()
+                    .is_some_and(|v| v.to_lowercase() == t.to_lowercase()),
+            },
             (Term::Text(t), Op::Contains) => value
                 .as_str()
                 .is_some_and(|v| v.to_lowercase().contains(&t.to_lowercase())),

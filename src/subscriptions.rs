@@ -50,11 +50,16 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-const SEARCH_FIELDS: &[(&str, FieldKind)] = &[
-    ("status", FieldKind::Text),
-    ("created", FieldKind::Number),
-    ("canceled_at", FieldKind::Number),
-];
+const SEARCH: search::Spec = search::Spec {
+    object: "subscription",
+    resource: "subscriptions",
+    url: "/v1/subscriptions/search",
+    fields: &[
+        ("status", FieldKind::Text),
+        ("created", FieldKind::Number),
+        ("canceled_at", FieldKind::Number),
+    ],
+};
 const STATUSES: &[&str] = &[
     "active",
     "all",
@@ -1166,21 +1171,8 @@ async fn list_subscriptions(Call { ctx, mut params }: Call) -> ApiResult<Json<Va
     ctx.list(query, &paging, "/v1/subscriptions").await
 }
 
-async fn search_subscriptions(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
-    let query = params.required_string("query")?;
-    let limit = params.int("limit")?.unwrap_or(10);
-    let page = params.string("page")?;
-    params.finish()?;
-    let query = search::parse(&query)?;
-    query.validate("subscriptions", SEARCH_FIELDS)?;
-    ctx.search(
-        "subscription",
-        &query,
-        limit,
-        page.as_deref(),
-        "/v1/subscriptions/search",
-    )
-    .await
+async fn search_subscriptions(Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+    ctx.search_resource(params, &SEARCH).await
 }
 
 async fn list_subscription_items(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
