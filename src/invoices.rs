@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// One line of a new invoice.
+#[derive(Clone)]
 pub struct Line {
     pub amount: i64,
     pub description: String,
@@ -312,10 +313,23 @@ pub async fn after_payment(ctx: &Ctx, intent: &Value, writes: &mut Vec<Write>) -
     let Some(record) = ctx.store().get(&ctx.account, invoice_id).await? else {
         return Ok(());
     };
-    if record.data["status"] != "open" {
-        return Ok(());
-    }
+    apply_payment(ctx, &record, intent, writes).await?;
+    Ok(())
+}
+
+/// What the invoice `record` becomes after its PaymentIntent moved: paid
+/// (with its invoice payment and subscription) when it succeeded, one more
+/// failed attempt when it failed, unchanged otherwise or when not open.
+async fn apply_payment(
+    ctx: &Ctx,
+    record: &Record,
+    intent: &Value,
+    writes: &mut Vec<Write>,
+) -> ApiResult<Value> {
     let mut invoice = record.data.clone();
+    if invoice["status"] != "open" {
+        return Ok(invoice);
+    }
     match intent["status"].as_str() {
         Some("succeeded") => {
             let payment_record = match invoice["_twin_invoice_payment"].as_str() {
@@ -332,11 +346,11 @@ pub async fn after_payment(ctx: &Ctx, intent: &Value, writes: &mut Vec<Write>) -
         }
         Some("requires_payment_method") => {
             mark_failed(ctx, &mut invoice, writes);
-            writes.push(Write::Update(record.with_data(invoice)));
+            writes.push(Write::Update(record.with_data(invoice.clone())));
         }
         _ => {}
     }
-    Ok(())
+    Ok(invoice)
 }
 
 async fn retrieve_invoice(
@@ -456,11 +470,11 @@ async fn pay_invoice(
             }
             let mut invoice = record.data.clone();
             let mut writes = Vec::new();
-            let payment_record = match invoice["_twin_invoice_payment"].as_str() {
-                Some(id) => ctx.store().get(&ctx.account, id).await?,
-                None => None,
-            };
             if out_of_band {
+                let payment_record = match invoice["_twin_invoice_payment"].as_str() {
+                    Some(id) => ctx.store().get(&ctx.account, id).await?,
+                    None => None,
+                };
                 mark_paid(&ctx, &mut invoice, None, &mut writes);
                 invoice["amount_paid_off_stripe"] = invoice["amount_paid"].clone();
                 // Nothing is left to collect: the PaymentIntent must not
@@ -509,27 +523,10 @@ async fn pay_invoice(
             let attempted =
                 payment_intents::attempt(&ctx, intent.data.clone(), &pm, off_session, &mut writes).await?;
             writes.insert(0, Write::Update(intent.with_data(attempted.doc().clone())));
-            // after_payment reads the invoice as stored: settle it in memory here instead.
+            let invoice = apply_payment(&ctx, &record, attempted.doc(), &mut writes).await?;
             match attempted {
-                Attempted::Succeeded(doc) => {
-                    let mut payment = payment_record.as_ref().map(|r| r.data.clone());
-                    mark_paid(&ctx, &mut invoice, payment.as_mut(), &mut writes);
-                    if let (Some(record), Some(payment)) = (payment_record, payment) {
-                        writes.push(Write::Update(record.with_data(payment)));
-                    }
-                    writes.push(Write::Update(record.with_data(invoice.clone())));
-                    crate::subscriptions::invoice_paid(&ctx, &invoice, &doc, &mut writes).await?;
-                    Ok((writes, Ok(invoice)))
-                }
-                Attempted::Failed(_, error) => {
-                    mark_failed(&ctx, &mut invoice, &mut writes);
-                    writes.push(Write::Update(record.with_data(invoice)));
-                    Ok((writes, Err(error)))
-                }
-                Attempted::RequiresAction(_) => {
-                    writes.push(Write::Update(record.with_data(invoice.clone())));
-                    Ok((writes, Ok(invoice)))
-                }
+                Attempted::Failed(_, error) => Ok((writes, Err(error))),
+                _ => Ok((writes, Ok(invoice))),
             }
         })
         .await?;

@@ -19,6 +19,7 @@ pub mod fixtures;
 pub mod form;
 pub mod idempotency;
 pub mod ids;
+pub mod intents;
 pub mod invoices;
 pub mod mandates;
 pub mod params;

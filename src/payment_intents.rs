@@ -22,6 +22,7 @@ use crate::charges;
 use crate::error::{ApiError, ApiResult, ErrorType, Named};
 use crate::expand::strip_hidden;
 use crate::ids;
+use crate::intents;
 use crate::invoices;
 use crate::mandates;
 use crate::params::{Params, Patch, Update};
@@ -253,7 +254,7 @@ fn parse_changes(ctx: &Ctx, params: &mut Params, operation: Operation) -> ApiRes
             }
         }
         changes.customer = params.string("customer")?;
-        changes.payment_method_types = payment_method_types(params)?;
+        changes.payment_method_types = intents::payment_method_types(params, "charges")?;
         for unsupported in [
             "on_behalf_of",
             "transfer_data",
@@ -294,29 +295,8 @@ fn parse_changes(ctx: &Ctx, params: &mut Params, operation: Operation) -> ApiRes
             },
         );
     }
-    changes.payment_method = params.string("payment_method")?;
-    if changes.payment_method.is_some() && params.contains("payment_method_data") {
-        return Err(ApiError::invalid(
-            "You may only specify one of these parameters: payment_method, payment_method_data.",
-        )
-        .with_code("parameters_exclusive")
-        .with_param("payment_method_data"));
-    }
-    if let Some(mut data) = params.object("payment_method_data")? {
-        for browser_field in [
-            "payment_user_agent",
-            "time_on_page",
-            "referrer",
-            "guid",
-            "muid",
-            "sid",
-        ] {
-            data.take_node(browser_field);
-        }
-        let doc = payment_methods::document_from_params(ctx, &mut data)?;
-        data.finish()?;
-        changes.payment_method_data = Some(doc);
-    }
+    (changes.payment_method, changes.payment_method_data) =
+        intents::payment_method_choice(ctx, params)?;
     if let Some(mut options) = params.object("payment_method_options")? {
         // Accepted for compatibility; the test outcomes do not depend on them.
         for kind in ["card", "amazon_pay"] {
@@ -345,7 +325,7 @@ fn parse_changes(ctx: &Ctx, params: &mut Params, operation: Operation) -> ApiRes
             }
         };
         if let Some(url) = params.string("return_url")? {
-            changes.return_url = Some(check_return_url(&url)?);
+            changes.return_url = Some(intents::check_return_url(&url)?);
         }
         if let Some(mut data) = params.object("mandate_data")? {
             let mut acceptance = data
@@ -397,74 +377,6 @@ fn static_name(field: &str) -> &'static str {
     }
 }
 
-/// `payment_method_types[]` or its 2026 name `allowed_payment_method_types[]`.
-fn payment_method_types(params: &mut Params) -> ApiResult<Option<Vec<String>>> {
-    let old = params.string_list("payment_method_types")?;
-    let new = params.string_list("allowed_payment_method_types")?;
-    let (param, types) = match (old, new) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid(
-                "You may only specify one of these parameters: allowed_payment_method_types, payment_method_types.",
-            )
-            .with_code("parameters_exclusive")
-            .with_param("allowed_payment_method_types"));
-        }
-        (Some(types), None) => ("payment_method_types", types),
-        (None, Some(types)) => ("allowed_payment_method_types", types),
-        (None, None) => return Ok(None),
-    };
-    check_types(param, &types)?;
-    Ok(Some(types))
-}
-
-/// Every type must be one stripe-twin can charge.
-pub fn check_types(param: &str, types: &[String]) -> ApiResult<()> {
-    if types.is_empty() {
-        return Err(ApiError::invalid_param(
-            param,
-            format!("{param} must contain at least one payment method type."),
-        ));
-    }
-    for kind in types {
-        if !SUPPORTED_TYPES.contains(&kind.as_str()) {
-            return Err(ApiError::invalid_param(
-                param,
-                format!(
-                    "The payment method type provided: {kind} is invalid. stripe-twin charges {}.",
-                    crate::params::one_of(SUPPORTED_TYPES)
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn check_return_url(url: &str) -> ApiResult<String> {
-    let valid = ["http://", "https://"]
-        .iter()
-        .any(|scheme| url.len() > scheme.len() && url[..scheme.len()].eq_ignore_ascii_case(scheme))
-        && url.bytes().all(|b| b.is_ascii_graphic());
-    if !valid {
-        return Err(ApiError::invalid_param("return_url", "Not a valid URL"));
-    }
-    Ok(url.to_owned())
-}
-
-async fn requested_payment_method(ctx: &Ctx, changes: &Changes) -> ApiResult<Option<Resolved>> {
-    if let Some(doc) = &changes.payment_method_data {
-        return Ok(Some(Resolved::Fresh(Record::new(
-            "payment_method",
-            doc.clone(),
-        ))));
-    }
-    match &changes.payment_method {
-        Some(id) => Ok(Some(
-            payment_methods::resolve(ctx, id, Named::InParam("payment_method")).await?,
-        )),
-        None => Ok(None),
-    }
-}
-
 /// Applies what does not depend on the intent's state.
 fn apply_changes(
     doc: &mut Value,
@@ -505,7 +417,7 @@ fn apply_changes(
         if CONFIRMABLE.contains(&doc["status"].as_str().unwrap_or_default()) {
             doc["status"] = json!("requires_confirmation");
             doc["next_action"] = Value::Null;
-            forget_redirect(doc);
+            intents::forget_redirect(doc);
         }
     }
     if let Some(acceptance) = &changes.mandate_data {
@@ -515,12 +427,6 @@ fn apply_changes(
         doc["_twin_return_url"] = json!(url);
     }
     Ok(())
-}
-
-fn forget_redirect(doc: &mut Value) {
-    if let Value::Object(map) = doc {
-        map.remove("_twin_redirect");
-    }
 }
 
 /// Where one payment attempt left the intent.
@@ -558,14 +464,7 @@ pub async fn attempt(
         .is_some();
     let pm_doc = pm.data().clone();
     let kind = pm_doc["type"].as_str().unwrap_or_default().to_owned();
-    let types: Vec<String> = doc["payment_method_types"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let types = intents::accepted_types(&doc);
     if !types.contains(&kind) {
         return Err(ApiError::invalid_param(
             "payment_method",
@@ -628,7 +527,7 @@ pub async fn attempt(
             ));
         }
         writes.push(pm.write(pm_doc.clone()));
-        return Ok(Attempted::RequiresAction(require_action(
+        return Ok(Attempted::RequiresAction(intents::require_action(
             ctx,
             doc,
             "amazon_pay",
@@ -646,7 +545,7 @@ pub async fn attempt(
         }
         Behavior::RequiresAuthentication => {
             writes.push(pm.write(pm_doc.clone()));
-            Ok(Attempted::RequiresAction(require_action(
+            Ok(Attempted::RequiresAction(intents::require_action(
                 ctx,
                 doc,
                 "three_d_secure",
@@ -687,30 +586,6 @@ fn authentication_required() -> ApiError {
         .with_type(ErrorType::Card)
         .with_code("authentication_required")
         .with_extra("decline_code", json!("authentication_required"))
-}
-
-/// Sends the buyer to this server's authorization page.
-fn require_action(ctx: &Ctx, mut doc: Value, kind: &str, writes: &mut Vec<Write>) -> Value {
-    let token = ids::new_id("rdr") + &ids::random_base62(16);
-    let url = format!("{}/authorize/{token}", ctx.origin);
-    writes.push(Write::Insert(Record::new(
-        "redirect",
-        json!({
-            "id": token,
-            "object": "redirect",
-            "created": ids::now(),
-            "kind": kind,
-            "payment_intent": doc["id"],
-        }),
-    )));
-    doc["status"] = json!("requires_action");
-    doc["_twin_redirect"] = json!(token);
-    doc["next_action"] = json!({
-        "type": "redirect_to_url",
-        "redirect_to_url": {"return_url": doc["_twin_return_url"], "url": url},
-    });
-    writes.push(ctx.event("payment_intent.requires_action", &doc, None));
-    doc
 }
 
 /// The charge succeeded: a charge, the intent succeeded, and the payment
@@ -758,7 +633,7 @@ pub fn settle(
     doc["latest_charge"] = charge["id"].clone();
     doc["next_action"] = Value::Null;
     doc["last_payment_error"] = Value::Null;
-    forget_redirect(&mut doc);
+    intents::forget_redirect(&mut doc);
     writes.push(Write::Insert(Record::new("charge", charge.clone())));
     writes.push(ctx.event("charge.succeeded", &charge, None));
     writes.push(ctx.event("payment_intent.succeeded", &doc, None));
@@ -787,7 +662,7 @@ pub fn decline(
     doc["latest_charge"] = charge["id"].clone();
     doc["payment_method"] = Value::Null;
     doc["next_action"] = Value::Null;
-    forget_redirect(&mut doc);
+    intents::forget_redirect(&mut doc);
     writes.push(Write::Insert(Record::new("charge", charge.clone())));
     writes.push(ctx.event("charge.failed", &charge, None));
     writes.push(ctx.event("payment_intent.payment_failed", &doc, None));
@@ -913,7 +788,12 @@ async fn create_payment_intent(Call { ctx, mut params }: Call) -> ApiResult<Json
         }
     }
     check_customer(&ctx, &changes).await?;
-    let pm = requested_payment_method(&ctx, &changes).await?;
+    let pm = intents::requested_payment_method(
+        &ctx,
+        changes.payment_method.as_deref(),
+        changes.payment_method_data.as_ref(),
+    )
+    .await?;
     let mut doc = new_document(amount, &currency);
     if changes.payment_method_types.is_none() {
         let automatic =
@@ -998,7 +878,7 @@ async fn update_payment_intent(
                     "You cannot change the amount or currency of a PaymentIntent created by an invoice.",
                 ));
             }
-            let pm = requested_payment_method(&ctx, &changes).await?;
+            let pm = intents::requested_payment_method(&ctx, changes.payment_method.as_deref(), changes.payment_method_data.as_ref()).await?;
             let mut doc = record.data.clone();
             let mut writes = Vec::new();
             apply_changes(&mut doc, &changes, pm.as_ref(), &mut writes)?;
@@ -1030,7 +910,12 @@ async fn confirm_payment_intent(
             if !CONFIRMABLE.contains(&status) {
                 return Err(unexpected_state("confirm", status, CONFIRMABLE));
             }
-            let requested = requested_payment_method(&ctx, &changes).await?;
+            let requested = intents::requested_payment_method(
+                &ctx,
+                changes.payment_method.as_deref(),
+                changes.payment_method_data.as_ref(),
+            )
+            .await?;
             let mut doc = record.data.clone();
             let mut writes = Vec::new();
             apply_changes(&mut doc, &changes, None, &mut writes)?;
@@ -1088,7 +973,7 @@ async fn cancel_payment_intent(
             doc["canceled_at"] = json!(ids::now());
             doc["cancellation_reason"] = json!(reason);
             doc["next_action"] = Value::Null;
-            forget_redirect(&mut doc);
+            intents::forget_redirect(&mut doc);
             Ok((
                 vec![
                     Write::Update(record.with_data(doc.clone())),

@@ -16,8 +16,9 @@ use crate::api::{AppState, Call, ClientCall, Ctx, ListParams};
 use crate::error::{ApiError, ApiResult, Named};
 use crate::expand::strip_hidden;
 use crate::ids;
+use crate::intents;
 use crate::mandates;
-use crate::params::{Params, Patch, Update, one_of};
+use crate::params::{Params, Patch, Update};
 use crate::payment_methods::{self, Resolved, SUPPORTED_TYPES};
 use crate::store::{Filter, ListQuery, Record, Write};
 use crate::test_cards::{self, Behavior};
@@ -177,7 +178,7 @@ fn parse_changes(
                 .set(&["excluded_payment_method_types"], json!(types));
         }
         params.bool("attach_to_self")?;
-        changes.payment_method_types = payment_method_types(params)?;
+        changes.payment_method_types = intents::payment_method_types(params, "sets up")?;
         for connect in ["on_behalf_of", "payment_method_configuration"] {
             if params.contains(connect) {
                 return Err(ApiError::invalid_param(
@@ -222,29 +223,8 @@ fn parse_changes(
             );
         }
     }
-    changes.payment_method = params.string("payment_method")?;
-    if changes.payment_method.is_some() && params.contains("payment_method_data") {
-        return Err(ApiError::invalid(
-            "You may only specify one of these parameters: payment_method, payment_method_data.",
-        )
-        .with_code("parameters_exclusive")
-        .with_param("payment_method_data"));
-    }
-    if let Some(mut data) = params.object("payment_method_data")? {
-        for browser_field in [
-            "payment_user_agent",
-            "time_on_page",
-            "referrer",
-            "guid",
-            "muid",
-            "sid",
-        ] {
-            data.take_node(browser_field);
-        }
-        let doc = payment_methods::document_from_params(ctx, &mut data)?;
-        data.finish()?;
-        changes.payment_method_data = Some(doc);
-    }
+    (changes.payment_method, changes.payment_method_data) =
+        intents::payment_method_choice(ctx, params)?;
     if let Some(options) = params.object("payment_method_options")? {
         let options = payment_method_options(options)?;
         changes.patch.set(&["payment_method_options"], options);
@@ -254,7 +234,7 @@ fn parse_changes(
             changes.mandate_data = Some(mandate_data(ctx, data, publishable)?);
         }
         if let Some(url) = params.string("return_url")? {
-            changes.return_url = Some(check_return_url(&url)?);
+            changes.return_url = Some(intents::check_return_url(&url)?);
         }
     }
     params.bool("use_stripe_sdk")?;
@@ -265,43 +245,6 @@ fn parse_changes(
         ));
     }
     Ok(changes)
-}
-
-/// `payment_method_types[]`, or its newer name `allowed_payment_method_types[]`
-/// (what the 2026 SDKs send).
-fn payment_method_types(params: &mut Params) -> ApiResult<Option<Vec<String>>> {
-    let old = params.string_list("payment_method_types")?;
-    let new = params.string_list("allowed_payment_method_types")?;
-    let (param, types) = match (old, new) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid(
-                "You may only specify one of these parameters: allowed_payment_method_types, payment_method_types.",
-            )
-            .with_code("parameters_exclusive")
-            .with_param("allowed_payment_method_types"));
-        }
-        (Some(types), None) => ("payment_method_types", types),
-        (None, Some(types)) => ("allowed_payment_method_types", types),
-        (None, None) => return Ok(None),
-    };
-    for kind in &types {
-        if !SUPPORTED_TYPES.contains(&kind.as_str()) {
-            return Err(ApiError::invalid_param(
-                param,
-                format!(
-                    "The payment method type provided: {kind} is invalid. stripe-twin sets up {}.",
-                    one_of(SUPPORTED_TYPES)
-                ),
-            ));
-        }
-    }
-    if types.is_empty() {
-        return Err(ApiError::invalid_param(
-            param,
-            format!("{param} must contain at least one payment method type."),
-        ));
-    }
-    Ok(Some(types))
 }
 
 fn payment_method_options(mut options: Params) -> ApiResult<Value> {
@@ -370,48 +313,6 @@ fn mandate_data(ctx: &Ctx, mut data: Params, publishable: bool) -> ApiResult<Val
     Ok(accepted)
 }
 
-fn check_return_url(url: &str) -> ApiResult<String> {
-    let valid = ["http://", "https://"]
-        .iter()
-        .any(|scheme| url.len() > scheme.len() && url[..scheme.len()].eq_ignore_ascii_case(scheme))
-        // A Location header carries it later: printable ASCII only.
-        && url.bytes().all(|b| b.is_ascii_graphic());
-    if !valid {
-        return Err(ApiError::invalid_param("return_url", "Not a valid URL"));
-    }
-    Ok(url.to_owned())
-}
-
-/// The types this intent accepts: its own list, or every type stripe-twin
-/// supports when automatic payment methods choose.
-fn accepted_types(doc: &Value) -> Vec<String> {
-    doc["payment_method_types"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The PaymentMethod a request names, if any: a new one from
-/// `payment_method_data` or one resolved by ID.
-async fn requested_payment_method(ctx: &Ctx, changes: &Changes) -> ApiResult<Option<Resolved>> {
-    if let Some(doc) = &changes.payment_method_data {
-        return Ok(Some(Resolved::Fresh(Record::new(
-            "payment_method",
-            doc.clone(),
-        ))));
-    }
-    match &changes.payment_method {
-        Some(id) => Ok(Some(
-            payment_methods::resolve(ctx, id, Named::InParam("payment_method")).await?,
-        )),
-        None => Ok(None),
-    }
-}
-
 /// Applies the parsed changes to the document; the PaymentMethod's own
 /// write (a fresh one is inserted) joins `writes`.
 fn apply_changes(
@@ -447,7 +348,7 @@ fn apply_changes(
         {
             doc["status"] = json!("requires_confirmation");
             doc["next_action"] = Value::Null;
-            forget_redirect(doc);
+            intents::forget_redirect(doc);
         }
     }
     if let Some(acceptance) = &changes.mandate_data {
@@ -457,17 +358,11 @@ fn apply_changes(
         doc["_twin_return_url"] = json!(url);
     }
     if doc["payment_method_options"].get("card").is_none()
-        && accepted_types(doc).iter().any(|t| t == "card")
+        && intents::accepted_types(doc).iter().any(|t| t == "card")
     {
         doc["payment_method_options"]["card"] = json!({"mandate_options": null, "network": null, "request_three_d_secure": "automatic"});
     }
     Ok(())
-}
-
-fn forget_redirect(doc: &mut Value) {
-    if let Value::Object(map) = doc {
-        map.remove("_twin_redirect");
-    }
 }
 
 /// The result of confirming: the intent moved on, or the card declined
@@ -491,7 +386,7 @@ fn confirm_writes(
     }
     let pm_doc = pm.data().clone();
     let kind = pm_doc["type"].as_str().unwrap_or_default().to_owned();
-    let types = accepted_types(&doc);
+    let types = intents::accepted_types(&doc);
     if !types.contains(&kind) {
         return Err(ApiError::invalid_param(
             "payment_method",
@@ -524,7 +419,7 @@ fn confirm_writes(
                 ));
             }
             writes.push(pm_write(&pm));
-            Ok(Confirmed::Moved(require_action(
+            Ok(Confirmed::Moved(intents::require_action(
                 ctx,
                 doc,
                 "amazon_pay",
@@ -533,7 +428,7 @@ fn confirm_writes(
         }
         (_, Behavior::RequiresAuthentication) => {
             writes.push(pm_write(&pm));
-            Ok(Confirmed::Moved(require_action(
+            Ok(Confirmed::Moved(intents::require_action(
                 ctx,
                 doc,
                 "three_d_secure",
@@ -563,30 +458,6 @@ fn error_object(error: &ApiError, pm: &Value) -> Value {
         map.insert("payment_method".into(), strip_hidden(pm.clone()));
     }
     body
-}
-
-/// Sends the buyer to this server's authorization page.
-fn require_action(ctx: &Ctx, mut doc: Value, kind: &str, writes: &mut Vec<Write>) -> Value {
-    let token = ids::new_id("rdr") + &ids::random_base62(16);
-    let url = format!("{}/authorize/{token}", ctx.origin);
-    writes.push(Write::Insert(Record::new(
-        "redirect",
-        json!({
-            "id": token,
-            "object": "redirect",
-            "created": ids::now(),
-            "kind": kind,
-            "setup_intent": doc["id"],
-        }),
-    )));
-    doc["status"] = json!("requires_action");
-    doc["_twin_redirect"] = json!(token);
-    doc["next_action"] = json!({
-        "type": "redirect_to_url",
-        "redirect_to_url": {"return_url": doc["_twin_return_url"], "url": url},
-    });
-    writes.push(ctx.event("setup_intent.requires_action", &doc, None));
-    doc
 }
 
 /// The setup succeeded: the PaymentMethod is attached to the intent's
@@ -635,7 +506,7 @@ pub fn succeed(
     doc["status"] = json!("succeeded");
     doc["next_action"] = Value::Null;
     doc["payment_method"] = json!(pm.record().id);
-    forget_redirect(&mut doc);
+    intents::forget_redirect(&mut doc);
     writes.push(ctx.event("setup_intent.succeeded", &doc, None));
     Ok(doc)
 }
@@ -646,7 +517,7 @@ pub fn fail(ctx: &Ctx, mut doc: Value, error: Value, writes: &mut Vec<Write>) ->
     doc["last_setup_error"] = error;
     doc["next_action"] = Value::Null;
     doc["payment_method"] = Value::Null;
-    forget_redirect(&mut doc);
+    intents::forget_redirect(&mut doc);
     writes.push(ctx.event("setup_intent.setup_failed", &doc, None));
     doc
 }
@@ -695,7 +566,12 @@ async fn create_setup_intent(Call { ctx, mut params }: Call) -> ApiResult<Json<V
         }
     }
     check_customer(&ctx, &changes).await?;
-    let pm = requested_payment_method(&ctx, &changes).await?;
+    let pm = intents::requested_payment_method(
+        &ctx,
+        changes.payment_method.as_deref(),
+        changes.payment_method_data.as_ref(),
+    )
+    .await?;
     let mut doc = new_document();
     if changes.payment_method_types.is_none() {
         // Without a list, automatic payment methods choose among what this
@@ -779,7 +655,7 @@ async fn update_setup_intent(
                 ))
                 .with_code("setup_intent_unexpected_state"));
             }
-            let pm = requested_payment_method(&ctx, &changes).await?;
+            let pm = intents::requested_payment_method(&ctx, changes.payment_method.as_deref(), changes.payment_method_data.as_ref()).await?;
             let mut doc = record.data.clone();
             let mut writes = Vec::new();
             apply_changes(&mut doc, &changes, pm.as_ref(), &mut writes)?;
@@ -807,7 +683,12 @@ async fn confirm_setup_intent(
     let outcome = ctx
         .retry(|| async {
             let record = ctx.load("setup_intent", &id, "intent").await?;
-            let requested = requested_payment_method(&ctx, &changes).await?;
+            let requested = intents::requested_payment_method(
+                &ctx,
+                changes.payment_method.as_deref(),
+                changes.payment_method_data.as_ref(),
+            )
+            .await?;
             let mut doc = record.data.clone();
             let mut writes = Vec::new();
             apply_changes(&mut doc, &changes, None, &mut writes)?;
@@ -858,7 +739,7 @@ async fn cancel_setup_intent(
             doc["status"] = json!("canceled");
             doc["cancellation_reason"] = json!(reason);
             doc["next_action"] = Value::Null;
-            forget_redirect(&mut doc);
+            intents::forget_redirect(&mut doc);
             Ok((
                 vec![
                     Write::Update(record.with_data(doc.clone())),

@@ -17,6 +17,7 @@ use crate::error::{ApiError, ApiResult, Named};
 use crate::expand::strip_hidden;
 use crate::form::Node;
 use crate::ids;
+use crate::intents;
 use crate::invoices::{self, Line};
 use crate::params::{Params, Patch, Update};
 use crate::payment_intents::{self, Attempted};
@@ -567,7 +568,7 @@ fn payment_settings(params: &mut Params, doc: &mut Value) -> ApiResult<()> {
         return Ok(());
     };
     if let Some(types) = settings.string_list("payment_method_types")? {
-        payment_intents::check_types(&settings.name("payment_method_types"), &types)?;
+        intents::check_types(&settings.name("payment_method_types"), &types, "charges")?;
         doc["payment_settings"]["payment_method_types"] = json!(types);
     }
     if let Some(save) =
@@ -1743,26 +1744,7 @@ async fn update_writes(
                 map.remove("_twin_pending_prorations");
             }
             if !all.is_empty() {
-                if request.behavior == "error_if_incomplete"
-                    || request.behavior == "pending_if_incomplete"
-                {
-                    // Check the charge would go through before changing anything.
-                    let mut probe = Vec::new();
-                    let mut copy = doc.clone();
-                    if let Some(error) = invoice_now(
-                        ctx,
-                        &mut copy,
-                        all.iter().map(clone_line).collect(),
-                        "subscription_update",
-                        &mut probe,
-                    )
-                    .await?
-                    {
-                        return Err(error);
-                    }
-                }
-                failure =
-                    invoice_now(ctx, &mut doc, all, "subscription_update", &mut writes).await?;
+                failure = bill_update(ctx, &mut doc, all, &request.behavior, &mut writes).await?;
                 if failure.is_some() && doc["status"] == "active" {
                     doc["status"] = json!("past_due");
                 }
@@ -1789,24 +1771,7 @@ async fn update_writes(
         for item in doc["items"]["data"].as_array().cloned().unwrap_or_default() {
             lines.push(period_line(ctx, &item, false).await?);
         }
-        if request.behavior == "error_if_incomplete" || request.behavior == "pending_if_incomplete"
-        {
-            // Check the charge would go through before changing anything.
-            let mut probe = Vec::new();
-            let mut copy = doc.clone();
-            if let Some(error) = invoice_now(
-                ctx,
-                &mut copy,
-                lines.iter().map(clone_line).collect(),
-                "subscription_update",
-                &mut probe,
-            )
-            .await?
-            {
-                return Err(error);
-            }
-        }
-        failure = invoice_now(ctx, &mut doc, lines, "subscription_update", &mut writes).await?;
+        failure = bill_update(ctx, &mut doc, lines, &request.behavior, &mut writes).await?;
         if failure.is_some() {
             doc["status"] = json!("past_due");
         }
@@ -1820,16 +1785,32 @@ async fn update_writes(
     Ok((all, (doc, failure)))
 }
 
-fn clone_line(line: &Line) -> Line {
-    Line {
-        amount: line.amount,
-        description: line.description.clone(),
-        price: line.price.clone(),
-        quantity: line.quantity,
-        period: line.period,
-        subscription_item: line.subscription_item.clone(),
-        proration: line.proration,
+/// Invoices an update's `lines` now. Under error_if_incomplete and
+/// pending_if_incomplete a failed charge refuses the whole update, so the
+/// charge is tried on a copy before anything is kept.
+async fn bill_update(
+    ctx: &Ctx,
+    doc: &mut Value,
+    lines: Vec<Line>,
+    behavior: &str,
+    writes: &mut Vec<Write>,
+) -> ApiResult<Option<ApiError>> {
+    if behavior == "error_if_incomplete" || behavior == "pending_if_incomplete" {
+        let mut probe = Vec::new();
+        let mut copy = doc.clone();
+        if let Some(error) = invoice_now(
+            ctx,
+            &mut copy,
+            lines.clone(),
+            "subscription_update",
+            &mut probe,
+        )
+        .await?
+        {
+            return Err(error);
+        }
     }
+    invoice_now(ctx, doc, lines, "subscription_update", writes).await
 }
 
 async fn cancel_subscription(
