@@ -4,50 +4,12 @@
 //! and bad input.
 mod common;
 
-use common::{Reply, TestServer, enc};
+use common::{
+    Reply, TestServer, amazon_pay_with_mandate, browser, enc, events_in_order, id, redirect_url,
+    submit,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// A client that shows redirects instead of following them.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent("TestBrowser/1.0")
-        .build()
-        .unwrap()
-}
-
-/// Submits the authorization page's form; returns status, Location and body.
-async fn submit(url: &str, outcome: &str) -> (StatusCode, String, String) {
-    let response = browser()
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("outcome={outcome}"))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, location, response.text().await.unwrap())
-}
-
-fn redirect_url(intent: &Value) -> String {
-    intent["next_action"]["redirect_to_url"]["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a redirect: {intent}"))
-        .to_owned()
-}
-
-fn id(value: &Value) -> String {
-    value["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("an id: {value}"))
-        .to_owned()
-}
 
 async fn customer(server: &TestServer) -> String {
     server
@@ -73,38 +35,6 @@ async fn attach(server: &TestServer, test_pm: &str, customer: &str) -> String {
     let pm = id(&attached);
     assert_ne!(pm, test_pm);
     pm
-}
-
-/// An amazon_pay PaymentMethod with an active multi-use mandate, set up
-/// through the SetupIntent flow and authorized on the page.
-async fn amazon_pay_with_mandate(server: &TestServer, customer: &str) -> String {
-    let intent = server
-        .post(
-            "/v1/setup_intents",
-            &format!(
-                "confirm=true&return_url={}&usage=off_session&customer={customer}&payment_method_data[type]=amazon_pay&payment_method_types[]=amazon_pay&mandate_data[customer_acceptance][type]=online&mandate_data[customer_acceptance][online][ip_address]=127.0.0.0&mandate_data[customer_acceptance][online][user_agent]=device",
-                enc("https://shop.example/setup")
-            ),
-        )
-        .await
-        .ok();
-    assert_eq!(intent["status"], "requires_action");
-    let (status, _, _) = submit(&redirect_url(&intent), "authorize").await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let done = server
-        .get(&format!("/v1/setup_intents/{}", id(&intent)))
-        .await
-        .ok();
-    assert_eq!(done["status"], "succeeded");
-    assert!(done["mandate"].is_string());
-    done["payment_method"].as_str().unwrap().to_owned()
-}
-
-/// Event types, oldest first.
-async fn event_types(server: &TestServer) -> Vec<String> {
-    let mut types = server.event_types("limit=100").await;
-    types.reverse();
-    types
 }
 
 fn count(types: &[String], kind: &str) -> usize {
@@ -177,7 +107,7 @@ async fn create_without_confirm(server: TestServer) {
     assert_eq!(reused.error_param(), "payment_method");
 
     assert_eq!(
-        event_types(&server).await,
+        events_in_order(&server).await,
         [
             "payment_intent.created",
             "payment_intent.created",
@@ -292,7 +222,7 @@ async fn confirm_with_visa_and_charge(server: TestServer) {
     assert_eq!(noted["metadata"], json!({"k": "v", "note": "shipped"}));
     assert_eq!(noted["status"], "succeeded");
 
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert_eq!(
         types,
         [
@@ -334,7 +264,7 @@ async fn confirm_with_visa_and_charge(server: TestServer) {
         .ok();
     assert_eq!(later["status"], "succeeded");
     assert!(
-        event_types(&server)
+        events_in_order(&server)
             .await
             .contains(&"payment_method.attached".to_owned())
     );
@@ -401,7 +331,7 @@ async fn declines(server: TestServer) {
     assert_eq!(charge["outcome"]["reason"], "generic_decline");
     assert_eq!(charge["payment_intent"], pi.as_str());
 
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert_eq!(
         types,
         [
@@ -520,7 +450,7 @@ async fn three_d_secure_on_session(server: TestServer) {
     // The page is used up.
     assert_eq!(submit(&url, "authorize").await.0, StatusCode::CONFLICT);
 
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert_eq!(
         types,
         [
@@ -556,7 +486,7 @@ async fn three_d_secure_on_session(server: TestServer) {
         "payment_intent_authentication_failure"
     );
     assert!(failed["payment_method"].is_null());
-    assert!(event_types(&server).await.ends_with(&[
+    assert!(events_in_order(&server).await.ends_with(&[
         "charge.failed".to_owned(),
         "payment_intent.payment_failed".to_owned()
     ]));
@@ -944,7 +874,7 @@ async fn update_cancel_and_list(server: TestServer) {
         .await;
     assert_eq!(bad_reason.error_param(), "cancellation_reason");
     assert!(
-        event_types(&server)
+        events_in_order(&server)
             .await
             .contains(&"payment_intent.canceled".to_owned())
     );
@@ -1114,7 +1044,7 @@ async fn concurrent_confirms_charge_once(server: TestServer) {
         .await
         .ok();
     assert_eq!(charges["data"].as_array().unwrap().len(), 1);
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert_eq!(count(&types, "payment_intent.succeeded"), 1);
     assert_eq!(count(&types, "charge.succeeded"), 1);
 }

@@ -6,7 +6,7 @@
 //! once through async-stripe.
 mod common;
 
-use common::TestServer;
+use common::{TestServer, browser};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stripe::ClientBuilder;
@@ -14,14 +14,6 @@ use stripe::ClientBuilder;
 const DOC_KEY: &str = "sk_test_Gx4mWEgHtCMr4DYMUIqfIrsz";
 const DOC_CUSTOMER: &str = "cus_ODQluYFNl44ODI";
 const DOC_PRICE: &str = "price_G0FvDp6vZvdwRZ";
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent("TestBrowser/1.0")
-        .build()
-        .unwrap()
-}
 
 /// POSTs a form body exactly as curl sends it, with `-u key:`.
 async fn curl_post(server: &TestServer, path: &str, body: &str) -> (StatusCode, Value) {

@@ -3,39 +3,12 @@
 //! rules, publishable-key confirmation, races and bad input.
 mod common;
 
-use common::{KEY, Reply, TestServer, enc};
+use common::{KEY, Reply, TestServer, browser, enc, events_in_order, redirect_url, submit};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-/// A client that shows redirects instead of following them.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent("TestBrowser/1.0")
-        .build()
-        .unwrap()
-}
-
 async fn json(response: reqwest::Response) -> Value {
     serde_json::from_str(&response.text().await.unwrap()).unwrap()
-}
-
-/// Submits the authorization page's form; returns status and Location.
-async fn submit(url: &str, outcome: &str) -> (StatusCode, String, String) {
-    let response = browser()
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("outcome={outcome}"))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, location, response.text().await.unwrap())
 }
 
 async fn customer(server: &TestServer) -> String {
@@ -46,20 +19,6 @@ async fn customer(server: &TestServer) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-fn redirect_url(intent: &Value) -> String {
-    intent["next_action"]["redirect_to_url"]["url"]
-        .as_str()
-        .expect("a redirect")
-        .to_owned()
-}
-
-/// Event types, oldest first.
-async fn event_types(server: &TestServer) -> Vec<String> {
-    let mut types = server.event_types("limit=100").await;
-    types.reverse();
-    types
 }
 
 /// The seed document's curl command, byte for byte as curl sends it, with
@@ -249,7 +208,7 @@ async fn buyer_declines_on_the_page(server: TestServer) {
             .contains("Amazon Pay")
     );
     assert!(
-        event_types(&server)
+        events_in_order(&server)
             .await
             .ends_with(&["setup_intent.setup_failed".to_owned()])
     );
@@ -535,7 +494,7 @@ async fn state_machine_rules(server: TestServer) {
         StatusCode::CONFLICT
     );
 
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert!(types.contains(&"setup_intent.canceled".to_owned()));
     assert_eq!(
         types
@@ -706,7 +665,7 @@ async fn concurrent_confirms_one_wins(server: TestServer) {
             lost.body
         );
     }
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert_eq!(
         types
             .iter()

@@ -6,50 +6,13 @@
 //! items, invoices and their lines, races and bad input.
 mod common;
 
-use common::{KEY, Reply, TestServer, enc};
+use common::{
+    KEY, Reply, TestServer, amazon_pay_with_mandate, enc, events_in_order, id, redirect_url, submit,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400;
-
-/// A client that shows redirects instead of following them.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent("TestBrowser/1.0")
-        .build()
-        .unwrap()
-}
-
-async fn submit(url: &str, outcome: &str) -> (StatusCode, String) {
-    let response = browser()
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("outcome={outcome}"))
-        .send()
-        .await
-        .unwrap();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (response.status(), location)
-}
-
-fn redirect_url(intent: &Value) -> String {
-    intent["next_action"]["redirect_to_url"]["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a redirect: {intent}"))
-        .to_owned()
-}
-
-fn id(value: &Value) -> String {
-    value["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("an id: {value}"))
-        .to_owned()
-}
 
 fn ids(list: &Value) -> Vec<String> {
     list["data"]
@@ -179,37 +142,6 @@ async fn customer_with(server: &TestServer, test_pm: &str) -> (String, String) {
     let pm = attach(server, test_pm, &customer).await;
     set_default(server, &customer, &pm).await;
     (customer, pm)
-}
-
-/// An amazon_pay PaymentMethod with an active mandate, through the
-/// SetupIntent flow and the authorization page.
-async fn amazon_pay_with_mandate(server: &TestServer, customer: &str) -> String {
-    let intent = server
-        .post(
-            "/v1/setup_intents",
-            &format!(
-                "confirm=true&return_url={}&usage=off_session&customer={customer}&payment_method_data[type]=amazon_pay&payment_method_types[]=amazon_pay&mandate_data[customer_acceptance][type]=online&mandate_data[customer_acceptance][online][ip_address]=127.0.0.0&mandate_data[customer_acceptance][online][user_agent]=device",
-                enc("https://shop.example/setup")
-            ),
-        )
-        .await
-        .ok();
-    let (status, _) = submit(&redirect_url(&intent), "authorize").await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let done = server
-        .get(&format!("/v1/setup_intents/{}", id(&intent)))
-        .await
-        .ok();
-    assert_eq!(done["status"], "succeeded");
-    assert!(done["mandate"].is_string());
-    done["payment_method"].as_str().unwrap().to_owned()
-}
-
-/// Event types, oldest first.
-async fn event_types(server: &TestServer) -> Vec<String> {
-    let mut types = server.event_types("limit=100").await;
-    types.reverse();
-    types
 }
 
 fn count(types: &[String], kind: &str) -> usize {
@@ -432,7 +364,7 @@ async fn card_subscription_is_paid_at_once(server: TestServer) {
         StatusCode::NOT_FOUND
     );
 
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert!(
         types.ends_with(
             &[
@@ -507,7 +439,7 @@ async fn amazon_pay_subscription_through_mandate(server: TestServer) {
         .ok();
     assert_eq!(charge["payment_method_details"]["type"], "amazon_pay");
     assert_eq!(charge["amount"], 990);
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert_eq!(count(&types, "charge.failed"), 0, "{types:?}");
     assert_eq!(count(&types, "invoice.paid"), 1);
 }
@@ -551,7 +483,7 @@ async fn trials(server: TestServer) {
         server.get("/v1/payment_intents").await.ok()["data"],
         json!([])
     );
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert!(
         types.ends_with(
             &[
@@ -615,7 +547,7 @@ async fn payment_fails_allow_incomplete(server: TestServer) {
     assert_eq!(intent["status"], "requires_payment_method");
     assert_eq!(intent["last_payment_error"]["code"], "card_declined");
     assert_eq!(intent["last_payment_error"]["type"], "card_error");
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     for kind in [
         "charge.failed",
         "payment_intent.payment_failed",
@@ -673,7 +605,7 @@ async fn payment_fails_allow_incomplete(server: TestServer) {
         updated["data"]["previous_attributes"]["status"],
         "incomplete"
     );
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert_eq!(count(&types, "invoice.paid"), 1);
     assert_eq!(count(&types, "invoice_payment.paid"), 1);
 
@@ -717,7 +649,7 @@ async fn payment_fails_error_if_incomplete(server: TestServer) {
     }
     let after = server.get(&format!("/v1/customers/{customer}")).await.ok();
     assert_eq!(after, before);
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert!(
         !types.iter().any(|t| t.starts_with("customer.subscription.")
             || t.starts_with("invoice")
@@ -852,7 +784,7 @@ async fn default_incomplete_then_client_confirms(server: TestServer) {
     assert_eq!(intent["status"], "requires_payment_method");
     assert_eq!(intent["amount"], 2500);
     assert_eq!(intent["customer"], customer.as_str());
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert_eq!(count(&types, "payment_intent.created"), 1);
     assert_eq!(
         count(&types, "charge.failed") + count(&types, "charge.succeeded"),
@@ -885,7 +817,7 @@ async fn default_incomplete_then_client_confirms(server: TestServer) {
         .await
         .ok()["data"][0];
     assert_eq!(payment["status"], "paid");
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert!(
         types.ends_with(
             &[
@@ -975,7 +907,7 @@ async fn default_incomplete_paid_with_amazon_pay_in_the_browser(server: TestServ
         .ok();
     assert_eq!(still["status"], "incomplete");
 
-    let (status, location) = submit(&redirect_url(&confirmed.body), "authorize").await;
+    let (status, location, _) = submit(&redirect_url(&confirmed.body), "authorize").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(
         location.ends_with("redirect_status=succeeded"),
@@ -1067,7 +999,7 @@ async fn concurrent_confirms_pay_the_invoice_once(server: TestServer) {
         .await
         .ok();
     assert_eq!(charges["data"].as_array().unwrap().len(), 1);
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     for kind in [
         "invoice.paid",
         "invoice.payment_succeeded",
@@ -1403,7 +1335,7 @@ async fn failed_update_payments(server: TestServer) {
         applied.body["latest_invoice"]["billing_reason"],
         "subscription_update"
     );
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert_eq!(count(&types, "invoice.payment_failed"), 1);
 
     // Paying that invoice brings the subscription back.
@@ -1580,7 +1512,7 @@ async fn cancel_and_resume(server: TestServer) {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.error_code(), "resource_missing");
 
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert_eq!(count(&types, "customer.subscription.deleted"), 1);
 }
 
@@ -1958,7 +1890,7 @@ async fn three_d_secure_first_payment(server: TestServer) {
     assert_eq!(intent["status"], "requires_action");
     assert_eq!(intent["payment_method"], pm.as_str());
     let url = redirect_url(&intent);
-    let (status, _) = submit(&url, "authorize").await;
+    let (status, _, _) = submit(&url, "authorize").await;
     assert!(status.is_success() || status.is_redirection(), "{status}");
     let active = server
         .get(&format!(
@@ -2158,7 +2090,7 @@ async fn concurrent_creations_and_idempotency(server: TestServer) {
         .await
         .ok();
     assert_eq!(listed["data"].as_array().unwrap().len(), 5);
-    let types = event_types(&server).await;
+    let types = events_in_order(&server).await;
     assert_eq!(count(&types, "customer.subscription.created"), 5);
     assert_eq!(count(&types, "invoice.paid"), 5);
 }
@@ -2273,7 +2205,7 @@ async fn default_incomplete_retries(server: TestServer) {
         "incomplete"
     );
     assert_eq!(
-        count(&event_types(&server).await, "invoice.payment_failed"),
+        count(&events_in_order(&server).await, "invoice.payment_failed"),
         1
     );
     let good = server
@@ -2349,7 +2281,7 @@ async fn ending_and_extending_trials(server: TestServer) {
         invoice_intent(&server, &id(invoice)).await["payment_method"],
         pm.as_str()
     );
-    assert_eq!(count(&event_types(&server).await, "invoice.paid"), 2);
+    assert_eq!(count(&events_in_order(&server).await, "invoice.paid"), 2);
 
     // A trial can start again on an active subscription.
     let until = now() + 5 * DAY;

@@ -351,3 +351,79 @@ pub fn enc(value: &str) -> String {
     }
     out
 }
+
+/// A client that shows redirects instead of following them, as a test
+/// browser.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("TestBrowser/1.0")
+        .build()
+        .unwrap()
+}
+
+/// Submits the authorization page's form; returns status, Location and body.
+pub async fn submit(url: &str, outcome: &str) -> (StatusCode, String, String) {
+    let response = browser()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("outcome={outcome}"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, location, response.text().await.unwrap())
+}
+
+/// An intent's authorization page.
+pub fn redirect_url(intent: &Value) -> String {
+    intent["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a redirect: {intent}"))
+        .to_owned()
+}
+
+/// The account's event types, oldest first.
+pub async fn events_in_order(server: &TestServer) -> Vec<String> {
+    let mut types = server.event_types("limit=100").await;
+    types.reverse();
+    types
+}
+
+/// An object's id.
+pub fn id(value: &Value) -> String {
+    value["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an id: {value}"))
+        .to_owned()
+}
+
+/// An amazon_pay PaymentMethod with an active mandate, through the
+/// SetupIntent flow and the authorization page.
+pub async fn amazon_pay_with_mandate(server: &TestServer, customer: &str) -> String {
+    let intent = server
+        .post(
+            "/v1/setup_intents",
+            &format!(
+                "confirm=true&return_url={}&usage=off_session&customer={customer}&payment_method_data[type]=amazon_pay&payment_method_types[]=amazon_pay&mandate_data[customer_acceptance][type]=online&mandate_data[customer_acceptance][online][ip_address]=127.0.0.0&mandate_data[customer_acceptance][online][user_agent]=device",
+                enc("https://shop.example/setup")
+            ),
+        )
+        .await
+        .ok();
+    assert_eq!(intent["status"], "requires_action");
+    let (status, _, _) = submit(&redirect_url(&intent), "authorize").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let done = server
+        .get(&format!("/v1/setup_intents/{}", id(&intent)))
+        .await
+        .ok();
+    assert_eq!(done["status"], "succeeded");
+    assert!(done["mandate"].is_string());
+    done["payment_method"].as_str().unwrap().to_owned()
+}
