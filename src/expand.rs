@@ -258,34 +258,14 @@ fn expand_path<'a>(
             }
             Expansion::Hidden => {}
             Expansion::Related { object, url_suffix } => {
-                let mut query = ListQuery::new(object);
-                query.filters.push(Filter::Customer(owner_id.clone()));
-                query.limit = 11;
-                let mut records = ctx.store().list(&ctx.account, &query).await?;
-                let has_more = records.len() > 10;
-                records.truncate(10);
-                *slot = json!({
-                    "object": "list",
-                    "data": records.into_iter().map(|r| strip_hidden(r.data)).collect::<Vec<_>>(),
-                    "has_more": has_more,
-                    "url": format!("/v1/customers/{owner_id}/{url_suffix}"),
-                });
+                let filter = Filter::Customer(owner_id.clone());
+                let url = format!("/v1/customers/{owner_id}/{url_suffix}");
+                *slot = first_page(ctx, object, filter, url).await?;
             }
             Expansion::Children { object, field, url } => {
-                let mut query = ListQuery::new(object);
-                query
-                    .filters
-                    .push(Filter::Field(field, vec![json!(owner_id)]));
-                query.limit = 11;
-                let mut records = ctx.store().list(&ctx.account, &query).await?;
-                let has_more = records.len() > 10;
-                records.truncate(10);
-                *slot = json!({
-                    "object": "list",
-                    "data": records.into_iter().map(|r| strip_hidden(r.data)).collect::<Vec<_>>(),
-                    "has_more": has_more,
-                    "url": format!("{url}?{field}={owner_id}"),
-                });
+                let filter = Filter::Field(field, vec![json!(owner_id)]);
+                let url = format!("{url}?{field}={owner_id}");
+                *slot = first_page(ctx, object, filter, url).await?;
             }
         }
         if !rest.is_empty() && slot.is_object() {
@@ -293,4 +273,25 @@ fn expand_path<'a>(
         }
         Ok(())
     })
+}
+
+/// The first page (10) of the objects a filter selects, as an embedded list.
+async fn first_page(
+    ctx: &Ctx,
+    object: &'static str,
+    filter: Filter,
+    url: String,
+) -> ApiResult<Value> {
+    let mut query = ListQuery::new(object);
+    query.filters.push(filter);
+    query.limit = 11;
+    let mut records = ctx.store().list(&ctx.account, &query).await?;
+    let has_more = records.len() > 10;
+    records.truncate(10);
+    Ok(json!({
+        "object": "list",
+        "data": records.into_iter().map(|r| strip_hidden(r.data)).collect::<Vec<_>>(),
+        "has_more": has_more,
+        "url": url,
+    }))
 }

@@ -267,6 +267,16 @@ fn item_document(
     })
 }
 
+/// A new item from a request's item: its price, quantity (default 1) and metadata.
+fn new_item(spec: &ItemSpec, subscription: &str, period: (i64, i64), now: i64) -> ApiResult<Value> {
+    let price = spec.price.as_ref().expect("new items carry a price");
+    let mut item = item_document(subscription, price, spec.quantity.unwrap_or(1), period, now);
+    if let Some(metadata) = &spec.metadata {
+        metadata.apply(&mut item["metadata"])?;
+    }
+    Ok(item)
+}
+
 /// The legacy `plan` view of a recurring price that items still carry.
 fn plan_of(price: &Value) -> Value {
     json!({
@@ -895,18 +905,7 @@ async fn create_writes(
     let mut items = Vec::new();
     for spec in &request.items {
         writes_prices.extend(spec.writes.iter().cloned());
-        let price = spec.price.clone().expect("creation items carry a price");
-        let mut item = item_document(
-            &sub_id,
-            &price,
-            spec.quantity.unwrap_or(1),
-            (now, period_end),
-            now,
-        );
-        if let Some(metadata) = &spec.metadata {
-            metadata.apply(&mut item["metadata"])?;
-        }
-        items.push(item);
+        items.push(new_item(spec, &sub_id, (now, period_end), now)?);
     }
     sub["items"]["data"] = json!(items);
     if request.cancel_at_period_end {
@@ -1677,17 +1676,7 @@ async fn update_writes(
                     }
                 }
                 None => {
-                    let price = spec.price.clone().expect("new items carry a price");
-                    let mut item = item_document(
-                        &sub_id,
-                        &price,
-                        spec.quantity.unwrap_or(1),
-                        (start, end),
-                        now,
-                    );
-                    if let Some(metadata) = &spec.metadata {
-                        metadata.apply(&mut item["metadata"])?;
-                    }
+                    let item = new_item(spec, &sub_id, (start, end), now)?;
                     writes.push(Write::Insert(item_pointer(&item, &customer)));
                     new_items.push(item);
                 }
