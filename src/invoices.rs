@@ -495,9 +495,7 @@ async fn pay_invoice(
                     doc["status"] = json!("canceled");
                     doc["canceled_at"] = json!(now);
                     doc["next_action"] = Value::Null;
-                    if let Value::Object(map) = &mut doc {
-                        map.remove("_twin_redirect");
-                    }
+                    crate::intents::forget_redirect(&mut doc);
                     writes.push(ctx.event("payment_intent.canceled", &doc, None));
                     writes.push(Write::Update(intent.with_data(doc)));
                 }
