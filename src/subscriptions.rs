@@ -82,6 +82,8 @@ const BEHAVIORS: &[&str] = &[
 /// Stripe's limit on trials: two years.
 const MAX_TRIAL_DAYS: i64 = 730;
 const DAY: i64 = 86_400;
+/// How long before a trial ends `customer.subscription.trial_will_end` is sent.
+const TRIAL_WARNING: i64 = 3 * DAY;
 
 // ---- calendar arithmetic -------------------------------------------------
 
@@ -1089,6 +1091,14 @@ fn finish_create(
     }
     writes.push(Write::Update(customer_record.with_data(customer)));
     writes.push(ctx.event("customer.subscription.created", &sub, None));
+    // Stripe warns three days before a trial ends, at once for shorter trials.
+    if sub["status"] == "trialing"
+        && sub["trial_end"]
+            .as_i64()
+            .is_some_and(|end| end - ids::now() <= TRIAL_WARNING)
+    {
+        writes.push(ctx.event("customer.subscription.trial_will_end", &sub, None));
+    }
     writes.extend(events);
     writes.push(Write::Insert(Record::new("invoice", invoice)));
     if let Some(intent) = pending_setup_intent {

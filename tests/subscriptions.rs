@@ -444,6 +444,31 @@ async fn amazon_pay_subscription_through_mandate(server: TestServer) {
     assert_eq!(count(&types, "invoice.paid"), 1);
 }
 
+/// Stripe sends trial_will_end three days before a trial ends: at once
+/// when the trial is shorter than that.
+async fn trial_will_end_for_short_trials(server: TestServer) {
+    let plan = price(&server, 2000, "month").await;
+    let customer = customer(&server).await;
+    let long = format!("customer={customer}&items[0][price]={plan}&trial_period_days=14");
+    server.post("/v1/subscriptions", &long).await.ok();
+    let warned = |types: &[String]| count(types, "customer.subscription.trial_will_end");
+    assert_eq!(warned(&events_in_order(&server).await), 0);
+    let short = format!("customer={customer}&items[0][price]={plan}&trial_period_days=2");
+    let sub = server.post("/v1/subscriptions", &short).await.ok();
+    let types = events_in_order(&server).await;
+    assert_eq!(warned(&types), 1);
+    let created = types
+        .iter()
+        .rposition(|t| t == "customer.subscription.created")
+        .unwrap();
+    assert_eq!(types[created + 1], "customer.subscription.trial_will_end");
+    let event = &server
+        .get("/v1/events?type=customer.subscription.trial_will_end")
+        .await
+        .ok()["data"][0];
+    assert_eq!(event["data"]["object"]["id"], sub["id"]);
+}
+
 async fn trials(server: TestServer) {
     let plan = price(&server, 2000, "month").await;
     // No payment method at all: a trial needs none.
@@ -2455,6 +2480,7 @@ backend_tests!(
     card_subscription_is_paid_at_once,
     amazon_pay_subscription_through_mandate,
     trials,
+    trial_will_end_for_short_trials,
     payment_fails_allow_incomplete,
     payment_fails_error_if_incomplete,
     amazon_pay_without_mandate_is_incomplete,
