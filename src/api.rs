@@ -121,6 +121,22 @@ pub struct Ctx {
     pub origin: String,
 }
 
+impl Ctx {
+    /// A buyer on one of this server's pages, acting in `account`: events
+    /// they cause carry no API request.
+    pub fn for_page(state: &AppState, account: String, parts: &axum::http::request::Parts) -> Self {
+        Self {
+            state: state.clone(),
+            account,
+            request_id: String::new(),
+            idempotency_key: None,
+            expand: Vec::new(),
+            client: ClientInfo::of(parts),
+            origin: origin(state, parts),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub ip_address: String,
@@ -442,6 +458,34 @@ impl ListParams {
             created,
         })
     }
+}
+
+/// One page of a list embedded in an object (an invoice's lines, a Checkout
+/// Session's line items), in its stored order: the items and `has_more`.
+pub fn page_of_embedded(items: &[Value], paging: &ListParams) -> ApiResult<(Vec<Value>, bool)> {
+    let position = |id: &str, param: &str| {
+        items
+            .iter()
+            .position(|item| item["id"] == json!(id))
+            .ok_or_else(|| ApiError::no_such("line_item", id, param))
+    };
+    let limit = paging.limit as usize;
+    let (start, end) = match (&paging.starting_after, &paging.ending_before) {
+        (Some(after), _) => {
+            let start = position(after, "starting_after")? + 1;
+            (start, (start + limit).min(items.len()))
+        }
+        (_, Some(before)) => {
+            let end = position(before, "ending_before")?;
+            (end.saturating_sub(limit), end)
+        }
+        _ => (0, limit.min(items.len())),
+    };
+    let has_more = match &paging.ending_before {
+        Some(_) => start > 0,
+        None => end < items.len(),
+    };
+    Ok((items[start.min(end)..end].to_vec(), has_more))
 }
 
 /// `key=N` or `key[gt|gte|lt|lte]=N`.

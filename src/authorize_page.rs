@@ -10,70 +10,23 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::api::{self, AppState, ClientInfo, Ctx, read_body};
-use crate::error::{ApiError, ApiResult, Named};
+use crate::api::{AppState, Ctx, read_body};
+use crate::checkout_sessions;
+use crate::error::{ApiResult, Named};
 use crate::form::{self, Node};
 use crate::ids;
+use crate::pages::{escape, money, page, see_other};
 use crate::payment_methods;
 use crate::setup_intents;
 use crate::store::{Record, Write};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/authorize/{token}", get(show_page).post(submit_page))
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; background: #f3f4f6; color: #111827; margin: 0; }}
-main {{ max-width: 28rem; margin: 3rem auto; background: #fff; border-radius: 12px; padding: 2rem; box-shadow: 0 1px 4px rgba(0,0,0,.12); }}
-.brand {{ font-weight: 700; font-size: 1.3rem; }}
-.badge {{ display: inline-block; background: #fef3c7; color: #92400e; border-radius: 6px; padding: .1rem .5rem; font-size: .8rem; margin-left: .5rem; }}
-dl {{ display: grid; grid-template-columns: auto 1fr; gap: .3rem 1rem; }}
-dt {{ color: #6b7280; }} dd {{ margin: 0; overflow-wrap: anywhere; }}
-form {{ display: inline; }}
-button {{ font-size: 1rem; border-radius: 8px; padding: .6rem 1.1rem; border: 1px solid #d1d5db; cursor: pointer; margin: .3rem .3rem 0 0; }}
-button.primary {{ background: #ffd814; border-color: #fcd200; }}
-</style>
-</head>
-<body>
-<main>
-{body}
-</main>
-</body>
-</html>
-"#,
-        title = escape(title),
-    );
-    // The pages show live state: never cached, never re-submitted from cache.
-    (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
 
 fn not_found_page() -> Response {
@@ -129,15 +82,6 @@ async fn find_attempt(state: &AppState, token: &str) -> ApiResult<Option<Attempt
 
 fn is_pending(intent: &Value, token: &str) -> bool {
     intent["status"] == "requires_action" && intent["_twin_redirect"] == json!(token)
-}
-
-fn money(amount: i64, currency: &str) -> String {
-    format!(
-        "{}.{:02} {}",
-        amount / 100,
-        amount % 100,
-        currency.to_uppercase()
-    )
 }
 
 /// What the buyer agrees to, in words.
@@ -329,8 +273,6 @@ async fn submit_page(
     request: Request<Body>,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let client = ClientInfo::of(&parts);
-    let origin = api::origin(&state, &parts);
     let Ok(body) = read_body(body).await else {
         return page(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -350,16 +292,7 @@ async fn submit_page(
             "<h1>Unknown choice</h1><p>Send <code>outcome=authorize</code> or <code>outcome=fail</code>.</p>",
         );
     };
-    let ctx = Ctx {
-        state: state.clone(),
-        account: attempt.account.clone(),
-        // Events caused by the buyer, not by an API request.
-        request_id: String::new(),
-        idempotency_key: None,
-        expand: Vec::new(),
-        client,
-        origin,
-    };
+    let ctx = Ctx::for_page(&state, attempt.account.clone(), &parts);
     let intent_id = attempt.intent.id.clone();
     let intent_object = attempt.intent.object.clone();
     let result = ctx
@@ -413,14 +346,7 @@ async fn submit_page(
                     ("redirect_status", redirect_status),
                 ],
             );
-            match HeaderValue::from_str(&location) {
-                Ok(location) => {
-                    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
-                }
-                Err(_) => {
-                    ApiError::Internal("return_url is not a valid header".into()).into_response()
-                }
-            }
+            see_other(&location)
         }
         None => page(
             StatusCode::OK,
@@ -454,13 +380,15 @@ async fn decide(
             "online": {"ip_address": ctx.client.ip_address, "user_agent": ctx.client.user_agent},
             "type": "online",
         });
-        return crate::payment_intents::after_action(
+        let (mut writes, doc) = crate::payment_intents::after_action(
             ctx,
             record,
             outcome == Outcome::Authorize,
             acceptance,
         )
-        .await;
+        .await?;
+        checkout_sessions::after_intent(ctx, &doc, &mut writes).await?;
+        return Ok((writes, doc));
     }
     let pm_id = record.data["payment_method"].as_str().unwrap_or_default();
     let pm = payment_methods::resolve(ctx, pm_id, Named::InParam("payment_method")).await?;
@@ -499,5 +427,6 @@ async fn decide(
         }
     };
     writes.insert(0, Write::Update(record.with_data(doc.clone())));
+    checkout_sessions::after_intent(ctx, &doc, &mut writes).await?;
     Ok((writes, doc))
 }

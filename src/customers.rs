@@ -36,7 +36,7 @@ const SEARCH: search::Spec = search::Spec {
     ],
 };
 
-fn new_customer_document() -> Value {
+pub(crate) fn new_customer_document() -> Value {
     let id = ids::new_customer_id();
     json!({
         "id": id,
@@ -126,7 +126,7 @@ fn shipping(mut params: Params) -> ApiResult<Value> {
     Ok(json!({"address": address, "name": name, "phone": phone}))
 }
 
-fn valid_email(email: &str) -> bool {
+pub(crate) fn valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };

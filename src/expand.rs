@@ -102,6 +102,7 @@ fn expansion(object: &str, path: &str) -> Option<Expansion> {
             "customer" | "setup_intent" | "payment_intent" | "subscription" | "invoice"
             | "payment_link",
         ) => Reference,
+        ("checkout.session", "line_items") => Hidden,
         _ => return None,
     };
     Some(kind)
@@ -111,6 +112,7 @@ fn hidden_fields(object: &str) -> &'static [&'static str] {
     match object {
         "customer" => &["tax", "cash_balance", "invoice_credit_balance"],
         "invoice" => &["confirmation_secret", "payments"],
+        "checkout.session" => &["line_items"],
         _ => &[],
     }
 }

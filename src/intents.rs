@@ -121,13 +121,18 @@ pub async fn requested_payment_method(
 }
 
 pub fn check_return_url(url: &str) -> ApiResult<String> {
+    check_url("return_url", url)
+}
+
+/// An absolute http(s) URL that can later be sent as a `Location` header.
+pub fn check_url(param: &str, url: &str) -> ApiResult<String> {
     let valid = ["http://", "https://"]
         .iter()
         .any(|scheme| url.len() > scheme.len() && url[..scheme.len()].eq_ignore_ascii_case(scheme))
         // A Location header carries it later: printable ASCII only.
         && url.bytes().all(|b| b.is_ascii_graphic());
     if !valid {
-        return Err(ApiError::invalid_param("return_url", "Not a valid URL"));
+        return Err(ApiError::invalid_param(param, "Not a valid URL"));
     }
     Ok(url.to_owned())
 }

@@ -409,36 +409,14 @@ async fn list_invoice_lines(
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let start = match (&paging.starting_after, &paging.ending_before) {
-        (Some(after), _) => position(&lines, after, "starting_after")? + 1,
-        (_, Some(before)) => {
-            let end = position(&lines, before, "ending_before")?;
-            end.saturating_sub(paging.limit as usize)
-        }
-        _ => 0,
-    };
-    let end = match &paging.ending_before {
-        Some(before) => position(&lines, before, "ending_before")?,
-        None => (start + paging.limit as usize).min(lines.len()),
-    };
-    let has_more = match &paging.ending_before {
-        Some(_) => start > 0,
-        None => end < lines.len(),
-    };
+    let (data, has_more) = crate::api::page_of_embedded(&lines, &paging)?;
     ctx.respond(json!({
         "object": "list",
-        "data": lines[start.min(end)..end].to_vec(),
+        "data": data,
         "has_more": has_more,
         "url": format!("/v1/invoices/{id}/lines"),
     }))
     .await
-}
-
-fn position(lines: &[Value], id: &str, param: &str) -> ApiResult<usize> {
-    lines
-        .iter()
-        .position(|l| l["id"] == json!(id))
-        .ok_or_else(|| ApiError::no_such("line_item", id, param))
 }
 
 async fn pay_invoice(

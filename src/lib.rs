@@ -10,6 +10,8 @@ pub mod api;
 pub mod auth;
 pub mod authorize_page;
 pub mod charges;
+pub mod checkout_page;
+pub mod checkout_sessions;
 pub mod config;
 pub mod customers;
 pub mod error;
@@ -22,6 +24,7 @@ pub mod ids;
 pub mod intents;
 pub mod invoices;
 pub mod mandates;
+pub mod pages;
 pub mod params;
 pub mod payment_intents;
 pub mod payment_methods;
@@ -74,6 +77,7 @@ pub fn app(state: AppState) -> Router {
         .merge(subscriptions::router())
         .merge(products::router())
         .merge(prices::router())
+        .merge(checkout_sessions::router())
         .route("/_config/data", delete(wipe_account_data))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -82,6 +86,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(authorize_page::router())
+        .merge(checkout_page::router())
         .route("/healthz", get(healthz))
         .fallback(unrecognized_request)
         .method_not_allowed_fallback(unrecognized_request)

@@ -373,7 +373,7 @@ pub enum Confirmed {
 }
 
 /// Confirms `doc` (already carrying the request's changes) with `pm`.
-fn confirm_writes(
+pub fn confirm_writes(
     ctx: &Ctx,
     record: &Record,
     mut doc: Value,

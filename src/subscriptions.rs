@@ -632,6 +632,15 @@ async fn parse_create(ctx: &Ctx, params: &mut Params, now: i64) -> ApiResult<Cre
         .await?
         .filter(|items| !items.is_empty())
         .ok_or_else(|| ApiError::missing_param("items"))?;
+    parse_create_options(params, now, customer, items)
+}
+
+fn parse_create_options(
+    params: &mut Params,
+    now: i64,
+    customer: String,
+    items: Vec<ItemSpec>,
+) -> ApiResult<CreateRequest> {
     let default_payment_method = params.string("default_payment_method")?;
     let off_session = params.bool("off_session")?.unwrap_or(false);
     let behavior = params
@@ -849,6 +858,41 @@ async fn create_subscription(Call { ctx, mut params }: Call) -> ApiResult<Json<V
         })
         .await?;
     ctx.respond(strip_hidden(created)).await
+}
+
+/// The subscription a Checkout Session in subscription mode creates when
+/// the buyer first submits its page: `default_incomplete`, so it waits for
+/// its first invoice's PaymentIntent (or, in a trial, its pending
+/// SetupIntent) to be confirmed with what the buyer entered. `items` are the
+/// session's prices (inline ones included) and quantities; `options` holds
+/// the session's `subscription_data` as subscription create parameters.
+pub async fn create_for_checkout(
+    ctx: &Ctx,
+    customer: &Record,
+    items: &[(Value, i64)],
+    mut options: std::collections::BTreeMap<String, Node>,
+) -> ApiResult<(Vec<Write>, Value)> {
+    let now = ids::now();
+    options.insert(
+        "payment_behavior".into(),
+        Node::Str("default_incomplete".into()),
+    );
+    let specs = items
+        .iter()
+        .map(|(price, quantity)| ItemSpec {
+            id: None,
+            price: Some(price.clone()),
+            quantity: Some(*quantity),
+            metadata: None,
+            deleted: false,
+            writes: Vec::new(),
+        })
+        .collect();
+    let mut params = Params::new(options);
+    let request = parse_create_options(&mut params, now, customer.id.clone(), specs)?;
+    params.finish()?;
+    let (currency, (interval, count)) = check_items_agree(&request.items, None)?;
+    create_writes(ctx, &request, customer, &currency, (&interval, count), now).await
 }
 
 async fn create_writes(
