@@ -3,10 +3,10 @@
 //! (`checkout_page.rs`).
 //!
 //! A session is `open` until the buyer completes it (`complete`) or it
-//! expires (`expired`, by `/expire` or at `expires_at`). As in the current
-//! API, the SetupIntent (setup mode), PaymentIntent (payment mode) or
-//! Subscription (subscription mode) is created when the buyer first submits
-//! the page, not with the session. The intent carries the session's ID, so
+//! expires (`expired`, by `/expire` or at `expires_at`). A setup-mode
+//! session's SetupIntent is made with it; as in the current API, the
+//! PaymentIntent (payment mode) or Subscription (subscription mode) is made
+//! when the buyer first submits the page. The intent carries the session's ID, so
 //! whichever path makes it succeed (the page itself, or the Amazon Pay /
 //! 3-D Secure page after a redirect) completes the session in the same
 //! transaction.
@@ -153,22 +153,35 @@ async fn parse_line_items(
                 price
             }
             (None, None) => {
-                return Err(ApiError::invalid(format!(
-                    "You must specify either `{price_param}` or `{data_param}`."
-                ))
-                .with_code("parameter_missing")
-                .with_param(price_param));
+                return Err(ApiError::invalid(
+                    "You must provide either price or price_data for each line item when using prices.",
+                )
+                .with_param(item.path().to_owned()));
             }
         };
-        let quantity_param = item.name("quantity");
-        let quantity = item.int_in("quantity", 1, 999_999)?.ok_or_else(|| {
-            ApiError::invalid(format!(
-                "Quantity is required. Add `quantity` to `{}`",
-                item.name("").trim_end_matches("[]").trim_end_matches('[')
-            ))
-            .with_code("parameter_missing")
-            .with_param(quantity_param)
-        })?;
+        let quantity = match item.int("quantity")? {
+            Some(quantity) if quantity < 1 => {
+                return Err(ApiError::invalid_param(
+                    item.name("quantity"),
+                    "This value must be greater than or equal to 1.",
+                )
+                .with_code("parameter_invalid_integer"));
+            }
+            Some(quantity) if quantity > 999_999 => {
+                return Err(ApiError::invalid_param(
+                    item.name("quantity"),
+                    "This value must be less than or equal to 999999.",
+                )
+                .with_code("parameter_invalid_integer"));
+            }
+            Some(quantity) => quantity,
+            None => {
+                return Err(ApiError::invalid_param(
+                    item.path(),
+                    format!("Quantity is required. Add `quantity` to `{}`", item.path()),
+                ));
+            }
+        };
         if price["unit_amount"].is_null() {
             return Err(ApiError::invalid_param(
                 &price_param,
@@ -257,16 +270,13 @@ fn check_items_for_mode(items: &[LineItem], mode: &str) -> ApiResult<()> {
     let recurring = |item: &LineItem| item.price["type"] == "recurring";
     match mode {
         "setup" if !items.is_empty() => Err(not_in_mode("line_items", "setup")),
-        "payment" | "subscription" if items.is_empty() => Err(ApiError::invalid(format!(
-            "`line_items` is required in `{mode}` mode."
-        ))
-        .with_code("parameter_missing")
-        .with_param("line_items")),
+        "payment" | "subscription" if items.is_empty() => {
+            Err(ApiError::missing_param("line_items"))
+        }
         "payment" => match items.iter().position(recurring) {
             Some(index) => Err(ApiError::invalid(
                 "You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.",
             )
-            .with_code("checkout_session_invalid_mode")
             .with_param(format!("line_items[{index}][price]"))),
             None => Ok(()),
         },
@@ -275,7 +285,6 @@ fn check_items_for_mode(items: &[LineItem], mode: &str) -> ApiResult<()> {
                 return Err(ApiError::invalid(
                     "You must provide at least one recurring price in `subscription` mode when using prices.",
                 )
-                .with_code("checkout_session_invalid_mode")
                 .with_param("line_items"));
             }
             if let Some(index) = items.iter().position(|i| !recurring(i)) {
@@ -566,16 +575,21 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
         &["always", "if_required", "never"],
     )?;
     if embedded {
-        for (given, param) in [
-            (success_url.is_some(), "success_url"),
+        let hosted_only: Vec<&str> = [
             (cancel_url.is_some(), "cancel_url"),
-        ] {
-            if given {
-                return Err(ApiError::invalid_param(
-                    param,
-                    format!("`{param}` is not allowed when `ui_mode` is `embedded_page`."),
-                ));
-            }
+            (success_url.is_some(), "success_url"),
+        ]
+        .into_iter()
+        .filter_map(|(given, param)| given.then_some(param))
+        .collect();
+        if let Some(first) = hosted_only.first() {
+            return Err(ApiError::invalid_param(
+                *first,
+                format!(
+                    "The following parameters are not supported with 'ui_mode: embedded_page': {}.",
+                    hosted_only.join(", ")
+                ),
+            ));
         }
         let redirect = redirect_on_completion.unwrap_or_else(|| "always".to_owned());
         match (&return_url, redirect.as_str()) {
@@ -586,13 +600,7 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
                 ));
             }
             (None, "never") => {}
-            (None, _) => {
-                return Err(ApiError::invalid(
-                    "`return_url` is required when `ui_mode` is `embedded_page` and `redirect_on_completion` is not `never`.",
-                )
-                .with_code("parameter_missing")
-                .with_param("return_url"));
-            }
+            (None, _) => return Err(ApiError::missing_param("return_url")),
             (Some(url), _) => {
                 doc["return_url"] = json!(intents::check_url("return_url", url)?);
             }
@@ -611,9 +619,8 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
                 ));
             }
         }
-        if let Some(url) = &success_url {
-            doc["success_url"] = json!(intents::check_url("success_url", url)?);
-        }
+        let success_url = success_url.ok_or_else(|| ApiError::missing_param("success_url"))?;
+        doc["success_url"] = json!(intents::check_url("success_url", &success_url)?);
         if let Some(url) = &cancel_url {
             doc["cancel_url"] = json!(intents::check_url("cancel_url", url)?);
         }
@@ -636,10 +643,12 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
     }
     let customer_creation = params.enum_value("customer_creation", &["always", "if_required"])?;
     if let Some(creation) = &customer_creation {
+        // Stripe's message names payment mode only; its reference also
+        // allows setup mode, as here.
         if mode == "subscription" {
             return Err(ApiError::invalid_param(
                 "customer_creation",
-                "`customer_creation` can only be used in `payment` and `setup` mode: Checkout always creates a customer in `subscription` mode.",
+                "`customer_creation` can only be used in `payment` mode.",
             ));
         }
         if customer.is_some() {
@@ -680,11 +689,8 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
     check_items_for_mode(&items, &mode)?;
     let currency = line_items_currency(&items, currency.as_deref())?;
     if mode == "setup" && currency.is_none() && types.is_none() {
-        return Err(ApiError::invalid(
-            "`currency` is required in `setup` mode when `payment_method_types` is not set.",
-        )
-        .with_code("parameter_missing")
-        .with_param("currency"));
+        // Stripe needs it then to know which payment methods to offer.
+        return Err(ApiError::missing_param("currency"));
     }
     doc["currency"] = json!(currency);
     doc["payment_method_types"] = json!(types.unwrap_or_else(|| {
@@ -765,10 +771,8 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
         phone.finish()?;
         doc["phone_number_collection"] = json!({"enabled": enabled});
     }
-    if let Some(text) = params.take_node("custom_text") {
-        // Shown by Stripe around the form; stored, not rendered here.
-        let _ = text;
-    }
+    // Text Stripe shows around the form: accepted, not rendered here.
+    params.take_node("custom_text");
     for unsupported in NOT_EMULATED {
         if params.contains(unsupported) {
             return Err(not_emulated(unsupported));
@@ -822,6 +826,14 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
     doc["_twin_setup_intent_data"] = setup_data;
     doc["_twin_payment_intent_data"] = payment_data;
     doc["_twin_subscription_data"] = subscription_data;
+    if mode == "setup" {
+        // Stripe makes a setup-mode session's SetupIntent with the session.
+        let intent = new_intent_document(&doc, "setup_intent", doc["customer"].as_str());
+        doc["setup_intent"] = intent["id"].clone();
+        doc["_twin_intent"] = intent["id"].clone();
+        writes.push(Write::Insert(Record::new("setup_intent", intent.clone())));
+        writes.push(ctx.event("setup_intent.created", &intent, None));
+    }
     writes.push(Write::Insert(Record::new(OBJECT, doc.clone())));
     ctx.commit(&writes).await?;
     ctx.respond(doc).await
@@ -854,12 +866,7 @@ async fn list_checkout_sessions(Call { ctx, mut params }: Call) -> ApiResult<Jso
     }
     for field in ["payment_intent", "subscription", "payment_link"] {
         if let Some(id) = params.string(field)? {
-            let path = match field {
-                "payment_intent" => "payment_intent",
-                "subscription" => "subscription",
-                _ => "payment_link",
-            };
-            query.filters.push(Filter::Field(path, vec![json!(id)]));
+            query.filters.push(Filter::Field(field, vec![json!(id)]));
         }
     }
     if let Some(status) = params.enum_value("status", &["open", "complete", "expired"])? {
@@ -909,10 +916,8 @@ async fn expire_checkout_session(
             let status = record.data["status"].as_str().unwrap_or_default();
             if !EXPIRABLE.contains(&status) {
                 return Err(ApiError::invalid(format!(
-                    "Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout Session has a status of \"{status}\"."
-                ))
-                .with_code("checkout_session_unexpected_state")
-                .with_param("session"));
+                    "Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout Session has a status of `{status}`."
+                )));
             }
             expire_writes(&ctx, &record).await
         })
@@ -926,7 +931,10 @@ async fn expire_writes(ctx: &Ctx, record: &Record) -> ApiResult<(Vec<Write>, Val
     doc["status"] = json!("expired");
     doc["url"] = Value::Null;
     let mut writes = Vec::new();
-    if let Some(intent_id) = doc["_twin_intent"].as_str()
+    // A subscription's first PaymentIntent belongs to its invoice, which
+    // stays open (the subscription incomplete), as it would in Stripe.
+    if doc["mode"] != "subscription"
+        && let Some(intent_id) = doc["_twin_intent"].as_str()
         && let Some(intent) = ctx.store().get(&ctx.account, intent_id).await?
         && matches!(
             intent.data["status"].as_str(),
@@ -989,16 +997,19 @@ async fn expire_all_due(ctx: &Ctx) -> ApiResult<()> {
             ..Range::default()
         },
     ));
-    loop {
+    // Each pass expires what it finds, so the next pass sees the rest; the
+    // bound only guards against a pass that could not expire anything.
+    for _ in 0..100 {
         let due = ctx.store().list(&ctx.account, &query).await?;
         let done = due.len() < 100;
         for record in due {
             expire_if_due(ctx, record).await?;
         }
         if done {
-            return Ok(());
+            break;
         }
     }
+    Ok(())
 }
 
 // ---- paying ------------------------------------------------------------------
@@ -1206,13 +1217,6 @@ async fn session_intent(
     session: &Value,
     customer: Option<&str>,
 ) -> ApiResult<Option<(Record, bool)>> {
-    let id = session["id"].as_str().unwrap_or_default();
-    let types: Vec<String> = session["payment_method_types"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.as_str().map(str::to_owned))
-        .collect();
     let reusable = |record: &Record| {
         matches!(
             record.data["status"].as_str(),
@@ -1256,44 +1260,57 @@ async fn session_intent(
                     return Ok(Some((record, false)));
                 }
             }
-            let mut doc = if object == "setup_intent" {
-                let mut doc = setup_intents::new_document();
-                let data = &session["_twin_setup_intent_data"];
-                doc["description"] = data["description"].clone();
-                if let Some(metadata) = data["metadata"].as_object() {
-                    doc["metadata"] = json!(metadata);
-                }
-                doc["payment_method_types"] = json!(types);
-                doc["allowed_payment_method_types"] = json!(types);
-                doc["automatic_payment_methods"] = Value::Null;
-                doc
-            } else {
-                let amount = session["amount_total"].as_i64().unwrap_or_default();
-                let currency = session["currency"].as_str().unwrap_or("usd");
-                let mut doc = payment_intents::new_document(amount, currency);
-                payment_intents::set_payment_method_types(&mut doc, &types);
-                let data = &session["_twin_payment_intent_data"];
-                for field in [
-                    "setup_future_usage",
-                    "description",
-                    "receipt_email",
-                    "statement_descriptor",
-                    "statement_descriptor_suffix",
-                ] {
-                    if !data[field].is_null() {
-                        doc[field] = data[field].clone();
-                    }
-                }
-                if let Some(metadata) = data["metadata"].as_object() {
-                    doc["metadata"] = json!(metadata);
-                }
-                doc
-            };
-            doc["customer"] = json!(customer);
-            doc["_twin_checkout_session"] = json!(id);
+            let doc = new_intent_document(session, object, customer);
             Ok(Some((Record::new(object, doc), true)))
         }
     }
+}
+
+/// A new SetupIntent or PaymentIntent for the session, from its
+/// `setup_intent_data` / `payment_intent_data`.
+fn new_intent_document(session: &Value, object: &str, customer: Option<&str>) -> Value {
+    let types: Vec<String> = session["payment_method_types"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    let mut doc = if object == "setup_intent" {
+        let mut doc = setup_intents::new_document();
+        let data = &session["_twin_setup_intent_data"];
+        doc["description"] = data["description"].clone();
+        if let Some(metadata) = data["metadata"].as_object() {
+            doc["metadata"] = json!(metadata);
+        }
+        doc["payment_method_types"] = json!(types);
+        doc["allowed_payment_method_types"] = json!(types);
+        doc["automatic_payment_methods"] = Value::Null;
+        doc
+    } else {
+        let amount = session["amount_total"].as_i64().unwrap_or_default();
+        let currency = session["currency"].as_str().unwrap_or("usd");
+        let mut doc = payment_intents::new_document(amount, currency);
+        payment_intents::set_payment_method_types(&mut doc, &types);
+        let data = &session["_twin_payment_intent_data"];
+        for field in [
+            "setup_future_usage",
+            "description",
+            "receipt_email",
+            "statement_descriptor",
+            "statement_descriptor_suffix",
+        ] {
+            if !data[field].is_null() {
+                doc[field] = data[field].clone();
+            }
+        }
+        if let Some(metadata) = data["metadata"].as_object() {
+            doc["metadata"] = json!(metadata);
+        }
+        doc
+    };
+    doc["customer"] = json!(customer);
+    doc["_twin_checkout_session"] = session["id"].clone();
+    doc
 }
 
 /// One payment attempt with the buyer's payment method, in one

@@ -41,6 +41,11 @@ impl Params {
     }
 
     /// The full bracketed name of `key` in this (possibly nested) group.
+    /// Where these parameters sit in the request (`line_items[0]`), if nested.
+    pub fn path(&self) -> &str {
+        self.prefix.as_deref().unwrap_or_default()
+    }
+
     pub fn name(&self, key: &str) -> String {
         match &self.prefix {
             Some(prefix) => format!("{prefix}[{key}]"),

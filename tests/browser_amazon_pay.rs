@@ -4,199 +4,16 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::ops::Deref;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
+use common::driver::{Browser, has_pair, query_of};
 use common::{TestServer, enc};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
-
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-/// How long anything the browser does may take on a slow, shared machine.
-const DEADLINE: Duration = Duration::from_secs(20);
-const POLL: Duration = Duration::from_millis(100);
 
 /// A description made to break out of the page's HTML if it were not escaped.
 const HOSTILE: &str = r#"<script>alert(1)</script> & "quotes""#;
 
 backend_tests!(authorize_in_browser, fail_in_browser, stale_tab_resubmits,);
-
-/// A chromedriver process on a free port and the session it runs.
-/// Dropping it ends the session (Chromium quits) and kills chromedriver,
-/// whether the test passed or panicked.
-struct Driver {
-    port: u16,
-    session: Option<String>,
-    process: Child,
-    profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // A blocking `DELETE /session/{id}`: async cleanup may never run
-        // once a test has panicked.
-        if let Some(session) = self.session.take()
-            && let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port))
-        {
-            let _ = stream.set_read_timeout(Some(DEADLINE));
-            let _ = write!(
-                stream,
-                "DELETE /session/{session} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                self.port
-            );
-            // chromedriver answers once Chromium is gone; it may keep the
-            // connection open, so wait for the answer, not for the close.
-            let _ = stream.read(&mut [0; 1024]);
-        }
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-/// Headless Chromium, driven through its own chromedriver.
-struct Browser {
-    client: Client,
-    driver: Driver,
-}
-
-impl Browser {
-    /// None (after saying so) when chromedriver is missing outside CI.
-    async fn start() -> Option<Self> {
-        if !std::path::Path::new(CHROMEDRIVER).exists() {
-            if std::env::var_os("CI").is_some() {
-                panic!("{CHROMEDRIVER} is missing; CI must install chromium and chromium-driver");
-            }
-            eprintln!("skipped: chromedriver not installed");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let process = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        // From here on, Drop cleans up whatever happens.
-        let mut driver = Driver {
-            port,
-            session: None,
-            process,
-            profile: tempfile::tempdir().expect("profile dir"),
-        };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = driver.process.try_wait() {
-                panic!("chromedriver exited early: {status}");
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "chromedriver did not listen on {port} within {DEADLINE:?}"
-            );
-            tokio::time::sleep(POLL).await;
-        }
-        let Value::Object(capabilities) = json!({
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    format!("--user-data-dir={}", driver.profile.path().display()),
-                ],
-            },
-        }) else {
-            unreachable!("an object")
-        };
-        let client = ClientBuilder::native()
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("a chromium session");
-        driver.session = client.session_id().await.expect("session id");
-        Some(Browser { client, driver })
-    }
-
-    /// Ends the session (Chromium quits); Drop then stops chromedriver.
-    async fn quit(mut self) {
-        if self.driver.session.take().is_some() {
-            self.client.clone().close().await.expect("session closes");
-        }
-    }
-
-    /// Polls the current URL until it starts with `prefix`.
-    async fn wait_for_url(&self, prefix: &str) -> Url {
-        let started = Instant::now();
-        loop {
-            let url = self.current_url().await.expect("current url").to_string();
-            if url.starts_with(prefix) {
-                return Url::parse(&url).expect("a url");
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "still on {url} after {DEADLINE:?}, waiting for {prefix}"
-            );
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Polls the page source until it contains `text`.
-    async fn wait_for_source(&self, text: &str) -> String {
-        let started = Instant::now();
-        loop {
-            let source = self.source().await.expect("page source");
-            if source.contains(text) {
-                return source;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "page never showed {text:?}; last source:\n{source}"
-            );
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// The HTTP status of the document the browser shows.
-    async fn response_status(&self) -> u64 {
-        let status = self
-            .execute(
-                "return performance.getEntriesByType('navigation')[0].responseStatus;",
-                vec![],
-            )
-            .await
-            .expect("script runs");
-        status.as_u64().expect("a status number")
-    }
-
-    async fn assert_no_alert(&self) {
-        match self.get_alert_text().await {
-            Err(err) if err.is_no_such_alert() => {}
-            Err(err) => panic!("asking for an alert failed: {err}"),
-            Ok(text) => panic!("an alert is open: {text:?}"),
-        }
-    }
-}
-
-impl Deref for Browser {
-    type Target = Client;
-
-    fn deref(&self) -> &Client {
-        &self.client
-    }
-}
 
 /// A customer and an Amazon Pay SetupIntent waiting for the buyer.
 struct Pending {
@@ -243,17 +60,6 @@ async fn pending_setup(server: &TestServer) -> Pending {
         page,
         return_url,
     }
-}
-
-/// The query of a URL as (key, value) pairs, decoded.
-fn query_of(url: &Url) -> Vec<(String, String)> {
-    url.query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn has_pair(query: &[(String, String)], key: &str, value: &str) -> bool {
-    query.iter().any(|(k, v)| k == key && v == value)
 }
 
 /// Opens the page and checks what the buyer sees, script included.

@@ -2,6 +2,8 @@
 //! test, on SQLite always and on Postgres when TEST_DATABASE_URL is set.
 #![allow(dead_code)]
 
+pub mod driver;
+
 use std::sync::Arc;
 
 use reqwest::header::{HeaderMap, HeaderValue};
