@@ -544,13 +544,9 @@ const NOT_EMULATED: &[&str] = &[
     "customer_account",
 ];
 
-async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
-    crate::expand::check_paths(OBJECT, &ctx.expand)?;
-    let now = ids::now();
-    let mode = params
-        .enum_value("mode", MODES)?
-        .ok_or_else(|| ApiError::missing_param("mode"))?;
-    let mut doc = new_session_document(&mode, now);
+/// `ui_mode` and where the buyer goes: `success_url` / `cancel_url` for
+/// the hosted page, `return_url` / `redirect_on_completion` when embedded.
+fn take_redirects(params: &mut Params, doc: &mut Value, origin: &str) -> ApiResult<()> {
     let id = doc["id"].as_str().unwrap_or_default().to_owned();
     let ui_mode = params
         .enum_value("ui_mode", UI_MODES)?
@@ -566,7 +562,6 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
     let embedded = ui_mode == "embedded_page";
     doc["ui_mode"] = json!(ui_mode);
 
-    // Where the buyer goes afterwards.
     let success_url = params.string("success_url")?;
     let cancel_url = params.string("cancel_url")?;
     let return_url = params.string("return_url")?;
@@ -624,10 +619,19 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
         if let Some(url) = &cancel_url {
             doc["cancel_url"] = json!(intents::check_url("cancel_url", url)?);
         }
-        doc["url"] = json!(page_url(&ctx.origin, &id));
+        doc["url"] = json!(page_url(origin, &id));
     }
 
-    // Who pays.
+    Ok(())
+}
+
+/// `customer`, `customer_email`, `customer_creation`, `client_reference_id`.
+async fn take_customer(
+    ctx: &Ctx,
+    params: &mut Params,
+    doc: &mut Value,
+    mode: &str,
+) -> ApiResult<()> {
     let customer = params.string("customer")?;
     let customer_email = params.string("customer_email")?;
     if customer.is_some() && customer_email.is_some() {
@@ -660,7 +664,7 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
     }
     let customer_record = match &customer {
         Some(id) => {
-            Some(payment_methods::load_customer(&ctx, id, Named::InParam("customer")).await?)
+            Some(payment_methods::load_customer(ctx, id, Named::InParam("customer")).await?)
         }
         None => None,
     };
@@ -677,6 +681,128 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
         }
         doc["client_reference_id"] = json!(reference);
     }
+
+    Ok(())
+}
+
+/// What the page shows and allows besides the items: `submit_type`,
+/// `expires_at`, `metadata`, `locale`, and the collection settings.
+fn take_options(params: &mut Params, doc: &mut Value, mode: &str, now: i64) -> ApiResult<()> {
+    if let Some(submit) = params.enum_value(
+        "submit_type",
+        &["auto", "book", "donate", "pay", "subscribe"],
+    )? {
+        let allowed = match submit.as_str() {
+            "subscribe" => mode == "subscription",
+            _ => mode == "payment",
+        };
+        if !allowed {
+            return Err(not_in_mode("submit_type", mode));
+        }
+        doc["submit_type"] = json!(submit);
+    }
+    if let Some(collection) =
+        params.enum_value("payment_method_collection", &["always", "if_required"])?
+    {
+        if mode != "subscription" {
+            return Err(not_in_mode("payment_method_collection", mode));
+        }
+        if collection == "if_required" {
+            return Err(not_emulated("payment_method_collection"));
+        }
+    }
+    if mode == "subscription" {
+        doc["payment_method_collection"] = json!("always");
+    }
+    if let Some(expires_at) = params.int("expires_at")? {
+        if expires_at < now + MIN_LIFETIME {
+            return Err(ApiError::invalid_param(
+                "expires_at",
+                "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.",
+            ));
+        }
+        if expires_at > now + MAX_LIFETIME {
+            return Err(ApiError::invalid_param(
+                "expires_at",
+                "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.",
+            ));
+        }
+        doc["expires_at"] = json!(expires_at);
+    }
+    doc["metadata"] = metadata_of(params)?;
+    if let Some(locale) = params.string("locale")? {
+        doc["locale"] = json!(locale);
+    }
+    if let Some(collection) =
+        params.enum_value("billing_address_collection", &["auto", "required"])?
+    {
+        doc["billing_address_collection"] = json!(collection);
+    }
+    if let Some(allow) = params.bool("allow_promotion_codes")? {
+        doc["allow_promotion_codes"] = json!(allow);
+    }
+    if let Some(mut phone) = params.object("phone_number_collection")? {
+        let enabled = phone
+            .bool("enabled")?
+            .ok_or_else(|| ApiError::missing_param(&phone.name("enabled")))?;
+        phone.finish()?;
+        doc["phone_number_collection"] = json!({"enabled": enabled});
+    }
+    Ok(())
+}
+
+/// Totals (nothing due today in a trial) and the mode's money fields.
+fn set_amounts(doc: &mut Value, line_items: &[Value], subscription_data: &Value) -> ApiResult<()> {
+    let mode = doc["mode"].as_str().unwrap_or_default().to_owned();
+    if mode != "setup" {
+        let subtotal: i64 = line_items
+            .iter()
+            .map(|i| i["amount_subtotal"].as_i64().unwrap_or_default())
+            .sum();
+        let trial = !subscription_data["trial_period_days"].is_null()
+            || !subscription_data["trial_end"].is_null();
+        // A trial charges nothing today.
+        let due = if trial { 0 } else { subtotal };
+        doc["amount_subtotal"] = json!(due);
+        doc["amount_total"] = json!(due);
+        doc["total_details"] = json!({"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0});
+        if let Some(currency) = doc["currency"].as_str() {
+            payment_intents::check_amount("line_items", subtotal, currency)?;
+        }
+        doc["saved_payment_method_options"] = json!({
+            "allow_redisplay_filters": ["always"],
+            "payment_method_remove": null,
+            "payment_method_save": null,
+        });
+    }
+    if mode == "payment" {
+        doc["invoice_creation"] = json!({
+            "enabled": false,
+            "invoice_data": {
+                "account_tax_ids": null,
+                "custom_fields": null,
+                "description": null,
+                "footer": null,
+                "issuer": null,
+                "metadata": {},
+                "rendering_options": null,
+            },
+        });
+    }
+    Ok(())
+}
+
+async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+    crate::expand::check_paths(OBJECT, &ctx.expand)?;
+    let now = ids::now();
+    let mode = params
+        .enum_value("mode", MODES)?
+        .ok_or_else(|| ApiError::missing_param("mode"))?;
+    let mut doc = new_session_document(&mode, now);
+    let id = doc["id"].as_str().unwrap_or_default().to_owned();
+    take_redirects(&mut params, &mut doc, &ctx.origin)?;
+
+    take_customer(&ctx, &mut params, &mut doc, &mode).await?;
 
     // What is bought.
     let currency = params
@@ -711,66 +837,7 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
         mode_data(&mut params, "subscription_data", "subscription", &mode)?,
         now,
     )?;
-    if let Some(submit) = params.enum_value(
-        "submit_type",
-        &["auto", "book", "donate", "pay", "subscribe"],
-    )? {
-        let allowed = match submit.as_str() {
-            "subscribe" => mode == "subscription",
-            _ => mode == "payment",
-        };
-        if !allowed {
-            return Err(not_in_mode("submit_type", &mode));
-        }
-        doc["submit_type"] = json!(submit);
-    }
-    if let Some(collection) =
-        params.enum_value("payment_method_collection", &["always", "if_required"])?
-    {
-        if mode != "subscription" {
-            return Err(not_in_mode("payment_method_collection", &mode));
-        }
-        if collection == "if_required" {
-            return Err(not_emulated("payment_method_collection"));
-        }
-    }
-    if mode == "subscription" {
-        doc["payment_method_collection"] = json!("always");
-    }
-    if let Some(expires_at) = params.int("expires_at")? {
-        if expires_at < now + MIN_LIFETIME {
-            return Err(ApiError::invalid_param(
-                "expires_at",
-                "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.",
-            ));
-        }
-        if expires_at > now + MAX_LIFETIME {
-            return Err(ApiError::invalid_param(
-                "expires_at",
-                "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.",
-            ));
-        }
-        doc["expires_at"] = json!(expires_at);
-    }
-    doc["metadata"] = metadata_of(&mut params)?;
-    if let Some(locale) = params.string("locale")? {
-        doc["locale"] = json!(locale);
-    }
-    if let Some(collection) =
-        params.enum_value("billing_address_collection", &["auto", "required"])?
-    {
-        doc["billing_address_collection"] = json!(collection);
-    }
-    if let Some(allow) = params.bool("allow_promotion_codes")? {
-        doc["allow_promotion_codes"] = json!(allow);
-    }
-    if let Some(mut phone) = params.object("phone_number_collection")? {
-        let enabled = phone
-            .bool("enabled")?
-            .ok_or_else(|| ApiError::missing_param(&phone.name("enabled")))?;
-        phone.finish()?;
-        doc["phone_number_collection"] = json!({"enabled": enabled});
-    }
+    take_options(&mut params, &mut doc, &mode, now)?;
     // Text Stripe shows around the form: accepted, not rendered here.
     params.take_node("custom_text");
     for unsupported in NOT_EMULATED {
@@ -780,43 +847,8 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
     }
     params.finish()?;
 
-    // Amounts.
     let line_items: Vec<Value> = items.iter().map(item_document).collect();
-    if mode != "setup" {
-        let subtotal: i64 = line_items
-            .iter()
-            .map(|i| i["amount_subtotal"].as_i64().unwrap_or_default())
-            .sum();
-        let trial = !subscription_data["trial_period_days"].is_null()
-            || !subscription_data["trial_end"].is_null();
-        // A trial charges nothing today.
-        let due = if trial { 0 } else { subtotal };
-        doc["amount_subtotal"] = json!(due);
-        doc["amount_total"] = json!(due);
-        doc["total_details"] = json!({"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0});
-        if let Some(currency) = &currency {
-            payment_intents::check_amount("line_items", subtotal, currency)?;
-        }
-        doc["saved_payment_method_options"] = json!({
-            "allow_redisplay_filters": ["always"],
-            "payment_method_remove": null,
-            "payment_method_save": null,
-        });
-    }
-    if mode == "payment" {
-        doc["invoice_creation"] = json!({
-            "enabled": false,
-            "invoice_data": {
-                "account_tax_ids": null,
-                "custom_fields": null,
-                "description": null,
-                "footer": null,
-                "issuer": null,
-                "metadata": {},
-                "rendering_options": null,
-            },
-        });
-    }
+    set_amounts(&mut doc, &line_items, &subscription_data)?;
     doc["line_items"] = json!({
         "object": "list",
         "data": line_items,
