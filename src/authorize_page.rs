@@ -20,7 +20,7 @@ use crate::checkout_sessions;
 use crate::error::{ApiResult, Named};
 use crate::form::{self, Node};
 use crate::ids;
-use crate::pages::{escape, money, page, see_other};
+use crate::pages::{escape, money, page, see_other, too_large_page};
 use crate::payment_methods;
 use crate::setup_intents;
 use crate::store::{Record, Write};
@@ -274,11 +274,7 @@ async fn submit_page(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = read_body(body).await else {
-        return page(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Too large",
-            "<h1>Request too large</h1>",
-        );
+        return too_large_page();
     };
     let attempt = match find_attempt(&state, &token).await {
         Ok(Some(attempt)) => attempt,

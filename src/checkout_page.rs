@@ -26,10 +26,9 @@ use crate::api::{AppState, Ctx, read_body};
 use crate::checkout_sessions::{self, OBJECT, Submission, Submitted};
 use crate::error::ApiError;
 use crate::form::{self, Node};
-use crate::pages::{escape, money, page, see_other};
+use crate::pages::{escape, money, page, see_other, too_large_page};
 use crate::params::Params;
 use crate::payment_methods;
-use crate::store::Record;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -70,12 +69,22 @@ fn closed_page(session: &Value) -> Response {
     )
 }
 
-/// The session the path names, in the account it belongs to.
-async fn find_session(state: &AppState, id: &str) -> Result<Option<(String, Record)>, Response> {
-    match state.store().find(id).await {
-        Ok(Some((account, record))) if record.object == OBJECT => Ok(Some((account, record))),
-        Ok(_) => Ok(None),
-        Err(err) => Err(ApiError::from(err).into_response()),
+/// The session the path names (expired first if its time is up), and the
+/// buyer's context in the account it belongs to; else the page to answer.
+async fn load_session(
+    state: &AppState,
+    id: &str,
+    parts: &axum::http::request::Parts,
+) -> Result<(Ctx, Value), Response> {
+    let (account, record) = match state.store().find(id).await {
+        Ok(Some((account, record))) if record.object == OBJECT => (account, record),
+        Ok(_) => return Err(not_found_page()),
+        Err(err) => return Err(ApiError::from(err).into_response()),
+    };
+    let ctx = Ctx::for_page(state, account, parts);
+    match checkout_sessions::expire_if_due(&ctx, record).await {
+        Ok(session) => Ok((ctx, session)),
+        Err(err) => Err(err.into_response()),
     }
 }
 
@@ -227,15 +236,9 @@ async fn show_page(
     request: Request<Body>,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    let (account, record) = match find_session(&state, &id).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return not_found_page(),
+    let (ctx, session) = match load_session(&state, &id, &parts).await {
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let ctx = Ctx::for_page(&state, account, &parts);
-    let session = match checkout_sessions::expire_if_due(&ctx, record).await {
-        Ok(session) => session,
-        Err(err) => return err.into_response(),
     };
     if session["status"] != "open" {
         return closed_page(&session);
@@ -336,21 +339,11 @@ async fn submit_page(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = read_body(body).await else {
-        return page(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Too large",
-            "<h1>Request too large</h1>",
-        );
+        return too_large_page();
     };
-    let (account, record) = match find_session(&state, &id).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return not_found_page(),
+    let (ctx, session) = match load_session(&state, &id, &parts).await {
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let ctx = Ctx::for_page(&state, account, &parts);
-    let session = match checkout_sessions::expire_if_due(&ctx, record).await {
-        Ok(session) => session,
-        Err(err) => return err.into_response(),
     };
     if session["status"] != "open" {
         return closed_page(&session);
@@ -428,15 +421,9 @@ async fn return_from_authorization(
     request: Request<Body>,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    let (account, record) = match find_session(&state, &id).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return not_found_page(),
+    let (ctx, session) = match load_session(&state, &id, &parts).await {
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let ctx = Ctx::for_page(&state, account, &parts);
-    let session = match checkout_sessions::expire_if_due(&ctx, record).await {
-        Ok(session) => session,
-        Err(err) => return err.into_response(),
     };
     match session["status"].as_str() {
         Some("complete") => after_completion(&session, true),

@@ -136,15 +136,7 @@ async fn parse_line_items(
         let price = match (item.string("price")?, item.object("price_data")?) {
             (Some(_), Some(_)) => return Err(exclusive(&price_param, &data_param)),
             (Some(id), None) => {
-                let record = prices::load_price(ctx, &id, Named::InParam(&price_param)).await?;
-                if record.data["active"] == json!(false) {
-                    return Err(ApiError::invalid_param(
-                        &price_param,
-                        format!(
-                            "The price specified ({id}) is inactive. This field only accepts active prices."
-                        ),
-                    ));
-                }
+                let record = prices::load_active_price(ctx, &id, &price_param).await?;
                 record.data
             }
             (None, Some(data)) => {

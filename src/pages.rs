@@ -63,6 +63,15 @@ button.pay {{ background: #4f46e5; border-color: #4338ca; color: #fff; width: 10
     (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
 
+/// A form post over the body size limit.
+pub fn too_large_page() -> Response {
+    page(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Too large",
+        "<h1>Request too large</h1>",
+    )
+}
+
 /// `303 See Other` to `location`, the answer to every page form.
 pub fn see_other(location: &str) -> Response {
     match HeaderValue::from_str(location) {

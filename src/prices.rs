@@ -93,6 +93,20 @@ pub async fn load_price(ctx: &Ctx, id: &str, named: Named<'_>) -> ApiResult<Reco
     Ok(record)
 }
 
+/// A price a new subscription item or line item may use: it must be active.
+pub async fn load_active_price(ctx: &Ctx, id: &str, param: &str) -> ApiResult<Record> {
+    let record = load_price(ctx, id, Named::InParam(param)).await?;
+    if record.data["active"] == json!(false) {
+        return Err(ApiError::invalid_param(
+            param,
+            format!(
+                "The price specified ({id}) is inactive. This field only accepts active prices."
+            ),
+        ));
+    }
+    Ok(record)
+}
+
 /// The stored record, as stored (for writing it back).
 async fn load_price_record(ctx: &Ctx, id: &str, named: Named<'_>) -> ApiResult<Record> {
     match ctx.store().get(&ctx.account, id).await? {

@@ -188,15 +188,7 @@ async fn parse_items(
                 .with_param(item.name("price_data")));
             }
             (Some(id), None) => {
-                let record = prices::load_price(ctx, &id, Named::InParam(&price_param)).await?;
-                if record.data["active"] == json!(false) {
-                    return Err(ApiError::invalid_param(
-                        &price_param,
-                        format!(
-                            "The price specified ({id}) is inactive. This field only accepts active prices."
-                        ),
-                    ));
-                }
+                let record = prices::load_active_price(ctx, &id, &price_param).await?;
                 (Some(record.data), Vec::new())
             }
             (None, Some(data)) => {
