@@ -955,10 +955,7 @@ async fn expire_writes(ctx: &Ctx, record: &Record) -> ApiResult<(Vec<Write>, Val
     doc["status"] = json!("expired");
     doc["url"] = Value::Null;
     let mut writes = Vec::new();
-    // A subscription's first PaymentIntent belongs to its invoice, which
-    // stays open (the subscription incomplete), as it would in Stripe.
-    if doc["mode"] != "subscription"
-        && let Some(intent_id) = doc["_twin_intent"].as_str()
+    if let Some(intent_id) = doc["_twin_intent"].as_str()
         && let Some(intent) = ctx.store().get(&ctx.account, intent_id).await?
         && matches!(
             intent.data["status"].as_str(),
@@ -967,15 +964,24 @@ async fn expire_writes(ctx: &Ctx, record: &Record) -> ApiResult<(Vec<Write>, Val
         && intent.data["_twin_checkout_session"] == doc["id"]
     {
         let mut canceled = intent.data.clone();
-        canceled["status"] = json!("canceled");
-        canceled["cancellation_reason"] = json!("abandoned");
         canceled["next_action"] = Value::Null;
         intents::forget_redirect(&mut canceled);
-        if intent.object == "payment_intent" {
-            canceled["canceled_at"] = json!(ids::now());
+        if doc["mode"] == "subscription" {
+            // The first PaymentIntent of the subscription's invoice: the
+            // invoice stays open and the subscription incomplete, but the
+            // buyer's pending authorization no longer counts.
+            canceled["status"] = json!("requires_payment_method");
+            canceled["payment_method"] = Value::Null;
+            writes.push(Write::Update(intent.with_data(canceled)));
+        } else {
+            canceled["status"] = json!("canceled");
+            canceled["cancellation_reason"] = json!("abandoned");
+            if intent.object == "payment_intent" {
+                canceled["canceled_at"] = json!(ids::now());
+            }
+            writes.push(Write::Update(intent.with_data(canceled.clone())));
+            writes.push(ctx.event(&format!("{}.canceled", intent.object), &canceled, None));
         }
-        writes.push(Write::Update(intent.with_data(canceled.clone())));
-        writes.push(ctx.event(&format!("{}.canceled", intent.object), &canceled, None));
     }
     writes.insert(0, Write::Update(record.with_data(doc.clone())));
     writes.push(ctx.event("checkout.session.expired", &doc, None));
@@ -1367,6 +1373,10 @@ async fn pay(
         doc["customer"] = json!(customer);
     }
     session["_twin_intent"] = json!(intent.id);
+    if intent.object == "payment_intent" && session["mode"] == "payment" {
+        // Stripe shows the PaymentIntent once the buyer's confirm made it.
+        session["payment_intent"] = json!(intent.id);
+    }
     let mut moves = Vec::new();
     let (final_doc, failure) = if intent.object == "setup_intent" {
         if is_new {
@@ -1434,8 +1444,11 @@ pub async fn after_intent(ctx: &Ctx, intent: &Value, writes: &mut Vec<Write>) ->
         return Ok(());
     }
     let record = ctx.load(OBJECT, id, "session").await?;
-    if record.data["status"] != "open" {
-        return Ok(());
+    if record.data["status"] != "open" || is_due(&record.data) {
+        // Stripe: after it expires, a customer can't complete a session.
+        return Err(ApiError::invalid(
+            "This Checkout Session has expired, so it can no longer be completed. Return to the merchant to start again.",
+        ));
     }
     let mut session = record.data.clone();
     complete(ctx, &mut session, Some(intent), writes).await?;
@@ -1537,7 +1550,14 @@ pub async fn last_error(ctx: &Ctx, session: &Value) -> ApiResult<Option<String>>
         "setup_intent" => &intent.data["last_setup_error"],
         _ => &intent.data["last_payment_error"],
     };
-    Ok(error["message"].as_str().map(str::to_owned))
+    // The page speaks to the buyer, not to the developer.
+    let message = match error["code"].as_str() {
+        Some("payment_intent_authentication_failure" | "setup_intent_authentication_failure") => {
+            Some("We are unable to authenticate your payment method. Please choose a different payment method and try again.".to_owned())
+        }
+        _ => error["message"].as_str().map(str::to_owned),
+    };
+    Ok(message)
 }
 
 /// The payment method types Stripe-twin can take on the page, in the

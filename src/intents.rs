@@ -167,3 +167,24 @@ pub fn forget_redirect(doc: &mut Value) {
         map.remove("_twin_redirect");
     }
 }
+
+/// A Checkout Session's intent moves only through the session.
+pub fn refuse_checkout_owned(record: &Record, action: &str) -> ApiResult<()> {
+    if record.data["_twin_checkout_session"].is_string() {
+        let name = if record.object == "setup_intent" {
+            "SetupIntent"
+        } else {
+            "PaymentIntent"
+        };
+        let code = if record.object == "setup_intent" {
+            "setup_intent_unexpected_state"
+        } else {
+            "payment_intent_unexpected_state"
+        };
+        return Err(ApiError::invalid(format!(
+            "You cannot {action} this {name} because it belongs to a Checkout Session. You can't confirm or cancel the {name} for a Checkout Session: to cancel, expire the Checkout Session instead."
+        ))
+        .with_code(code));
+    }
+    Ok(())
+}

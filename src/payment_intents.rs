@@ -906,6 +906,7 @@ async fn confirm_payment_intent(
     let attempted = ctx
         .retry(|| async {
             let record = ctx.load("payment_intent", &id, "intent").await?;
+            intents::refuse_checkout_owned(&record, "confirm")?;
             let status = record.data["status"].as_str().unwrap_or_default();
             if !CONFIRMABLE.contains(&status) {
                 return Err(unexpected_state("confirm", status, CONFIRMABLE));
@@ -958,6 +959,7 @@ async fn cancel_payment_intent(
     params.finish()?;
     let canceled = ctx
         .mutate("payment_intent", &id, "intent", |record| {
+            intents::refuse_checkout_owned(&record, "cancel")?;
             let status = record.data["status"].as_str().unwrap_or_default();
             if !CANCELABLE.contains(&status) {
                 return Err(unexpected_state("cancel", status, CANCELABLE));

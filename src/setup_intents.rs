@@ -612,17 +612,6 @@ async fn create_setup_intent(Call { ctx, mut params }: Call) -> ApiResult<Json<V
     answer(&ctx, None, outcome).await
 }
 
-/// A Checkout Session's SetupIntent moves only through the session.
-fn refuse_checkout_owned(record: &Record, action: &str) -> ApiResult<()> {
-    if record.data["_twin_checkout_session"].is_string() {
-        return Err(ApiError::invalid(format!(
-            "You cannot {action} this SetupIntent because it belongs to a Checkout Session. You can't confirm or cancel the SetupIntent for a Checkout Session: to cancel, expire the Checkout Session instead."
-        ))
-        .with_code("setup_intent_unexpected_state"));
-    }
-    Ok(())
-}
-
 fn missing_payment_method() -> ApiError {
     ApiError::invalid(
         "You cannot confirm this SetupIntent because it's missing a payment method. You can either update the SetupIntent with a payment method and then confirm it again, or confirm it again directly with a payment method.",
@@ -694,7 +683,7 @@ async fn confirm_setup_intent(
     let outcome = ctx
         .retry(|| async {
             let record = ctx.load("setup_intent", &id, "intent").await?;
-            refuse_checkout_owned(&record, "confirm")?;
+            intents::refuse_checkout_owned(&record, "confirm")?;
             let requested = intents::requested_payment_method(
                 &ctx,
                 changes.payment_method.as_deref(),
@@ -743,7 +732,7 @@ async fn cancel_setup_intent(
     params.finish()?;
     let canceled = ctx
         .mutate("setup_intent", &id, "intent", |record| {
-            refuse_checkout_owned(&record, "cancel")?;
+            intents::refuse_checkout_owned(&record, "cancel")?;
             let status = record.data["status"].as_str().unwrap_or_default();
             if !CANCELABLE.contains(&status) {
                 return Err(unexpected_state("cancel", status, CANCELABLE));
