@@ -20,6 +20,7 @@ use crate::ids;
 use crate::params::Params;
 use crate::search;
 use crate::store::{Cursor, ListQuery, Range, Record, Store, StoreError, StoreResult, Write};
+use crate::webhooks::WebhookSettings;
 
 /// The API version whose object shapes this server emulates.
 pub const API_VERSION: &str = "2026-10-28.endive";
@@ -35,6 +36,8 @@ pub struct Shared {
     pub public_url: Option<String>,
     /// The objects every account starts with.
     pub fixtures: Fixtures,
+    /// How events reach webhook endpoints.
+    pub webhooks: WebhookSettings,
     /// Accounts this process knows have their fixtures. Only a shortcut:
     /// the marker record in the store is the truth, so server processes
     /// sharing one database agree.
@@ -53,12 +56,32 @@ impl AppState {
         public_url: Option<String>,
         fixtures: Fixtures,
     ) -> Self {
+        Self::build(store, public_url, fixtures, WebhookSettings::default())
+    }
+
+    /// A server with its fixtures and its webhook delivery settings.
+    pub fn build(
+        store: Arc<dyn Store>,
+        public_url: Option<String>,
+        fixtures: Fixtures,
+        webhooks: WebhookSettings,
+    ) -> Self {
         Self(Arc::new(Shared {
             store,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             fixtures,
+            webhooks,
             seeded: RwLock::new(HashSet::new()),
         }))
+    }
+
+    /// The store, shared with the webhook worker.
+    pub fn store_handle(&self) -> Arc<dyn Store> {
+        self.0.store.clone()
+    }
+
+    pub fn webhooks(&self) -> &WebhookSettings {
+        &self.0.webhooks
     }
 
     pub fn fixtures(&self) -> &Fixtures {

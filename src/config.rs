@@ -7,6 +7,7 @@ use clap::Parser;
 
 use crate::fixtures::{FixtureError, Fixtures};
 use crate::store::{PostgresStore, SqliteStore, Store, StoreResult};
+use crate::webhooks::{self, WebhookSettings};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -45,6 +46,34 @@ pub struct Config {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub no_fixtures: bool,
+    /// Deliver every event of every account to this URL too, signed with
+    /// the forwarding secret (like `stripe listen --forward-to`).
+    #[arg(
+        long = "forward-webhooks-to",
+        env = "STRIPE_TWIN_WEBHOOK_URL",
+        value_name = "URL"
+    )]
+    pub forward_webhooks_to: Option<String>,
+    /// The `whsec_…` secret forwarded events are signed with.
+    #[arg(
+        long = "webhook-secret",
+        env = "STRIPE_TWIN_WEBHOOK_SECRET",
+        default_value = crate::webhooks::DEFAULT_FORWARD_SECRET
+    )]
+    pub webhook_secret: String,
+    /// How long a webhook receiver has to answer (e.g. 10s, 500ms).
+    #[arg(long, env = "STRIPE_TWIN_WEBHOOK_TIMEOUT", default_value = "10s")]
+    pub webhook_timeout: String,
+    /// The waits before each retry of a failed delivery, e.g. `1s,2s,5s`.
+    #[arg(
+        long,
+        env = "STRIPE_TWIN_WEBHOOK_RETRY_SCHEDULE",
+        default_value = crate::webhooks::DEFAULT_RETRY_SCHEDULE
+    )]
+    pub webhook_retry_schedule: String,
+    /// Webhook deliveries in flight at once, per server process.
+    #[arg(long, env = "STRIPE_TWIN_WEBHOOK_CONCURRENCY", default_value_t = 8)]
+    pub webhook_concurrency: usize,
 }
 
 impl Config {
@@ -58,6 +87,38 @@ impl Config {
             Some(dir) if !dir.is_empty() => Fixtures::from_dir(Path::new(dir)),
             _ => Fixtures::embedded(),
         }
+    }
+}
+
+impl Config {
+    /// The webhook delivery settings, or what is wrong with them.
+    pub fn webhook_settings(&self) -> Result<WebhookSettings, String> {
+        let timeout = webhooks::parse_duration(&self.webhook_timeout)
+            .map_err(|e| format!("--webhook-timeout: {e}"))?;
+        let retry_schedule = webhooks::parse_schedule(&self.webhook_retry_schedule)
+            .map_err(|e| format!("--webhook-retry-schedule: {e}"))?;
+        let forward_to = match self.forward_webhooks_to.as_deref() {
+            None | Some("") => None,
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                Some(url.to_owned())
+            }
+            Some(url) => {
+                return Err(format!(
+                    "--forward-webhooks-to must be an http:// or https:// URL (got '{url}')"
+                ));
+            }
+        };
+        if !self.webhook_secret.starts_with("whsec_") {
+            return Err("--webhook-secret must start with whsec_".to_owned());
+        }
+        Ok(WebhookSettings {
+            timeout,
+            retry_schedule,
+            forward_to,
+            forward_secret: self.webhook_secret.clone(),
+            concurrency: self.webhook_concurrency.max(1),
+            ..WebhookSettings::default()
+        })
     }
 }
 

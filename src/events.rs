@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use crate::api::{AppState, Call, ListParams};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{Filter, ListQuery};
+use crate::ids;
+use crate::store::{Filter, ListQuery, Range};
+use crate::webhooks::EVENT_RETENTION;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,8 +31,33 @@ async fn list_events(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
     let paging = ListParams::take(&mut params)?;
     let kind = params.string("type")?;
     let kinds = params.string_list("types")?;
+    let delivered = params.bool("delivery_success")?;
     params.finish()?;
     let mut query = ListQuery::new("event");
+    match delivered {
+        // Every endpoint got it (or none was owed it).
+        Some(true) => query
+            .filters
+            .push(Filter::Field("pending_webhooks", vec![json!(0)])),
+        // Still owed to some endpoint: pending retries or given up.
+        Some(false) => query.filters.push(Filter::FieldRange(
+            "pending_webhooks",
+            Range {
+                gt: Some(0),
+                ..Range::default()
+            },
+        )),
+        None => {}
+    }
+    // Stripe keeps events for 30 days; older ones are purged by the webhook
+    // worker, and hidden here until it does.
+    query.filters.push(Filter::FieldRange(
+        "created",
+        Range {
+            gte: Some(ids::now() - EVENT_RETENTION),
+            ..Range::default()
+        },
+    ));
     match (kind, kinds) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(

@@ -15,6 +15,7 @@ pub mod checkout_sessions;
 pub mod config;
 pub mod customers;
 pub mod error;
+pub mod event_types;
 pub mod events;
 pub mod expand;
 pub mod fixtures;
@@ -35,6 +36,8 @@ pub mod setup_intents;
 pub mod store;
 pub mod subscriptions;
 pub mod test_cards;
+pub mod webhook_endpoints;
+pub mod webhooks;
 
 use std::future::Future;
 use std::time::Duration;
@@ -78,6 +81,8 @@ pub fn app(state: AppState) -> Router {
         .merge(products::router())
         .merge(prices::router())
         .merge(checkout_sessions::router())
+        .merge(webhook_endpoints::router())
+        .route("/_config/webhook_deliveries", get(list_webhook_deliveries))
         .route("/_config/data", delete(wipe_account_data))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -115,10 +120,20 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(webhooks::run(
+        state.store_handle(),
+        state.webhooks().clone(),
+        stopped,
+    ));
     let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    // The worker goes with the server; what it still owes stays in the store.
+    let _ = stop_worker.send(true);
+    let _ = worker.await;
+    served
 }
 
 #[derive(Clone, Copy)]
@@ -182,6 +197,22 @@ async fn healthz(State(state): State<AppState>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// `GET /_config/webhook_deliveries`: the caller's webhook deliveries,
+/// newest first, each with its attempts (status code, duration, the
+/// receiver's answer, the next retry).
+async fn list_webhook_deliveries(
+    Call { ctx, mut params }: Call,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    let limit = params.int("limit")?.unwrap_or(100).clamp(1, 1000);
+    params.finish()?;
+    let deliveries = ctx.store().list_deliveries(&ctx.account, limit).await?;
+    Ok(axum::Json(json!({
+        "object": "list",
+        "data": deliveries.iter().map(webhooks::delivery_view).collect::<Vec<_>>(),
+        "url": "/_config/webhook_deliveries",
+    })))
 }
 
 /// `DELETE /_config/data`: forgets every object of the caller's account,

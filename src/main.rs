@@ -22,6 +22,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let webhooks = match config.webhook_settings() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("stripe-twin: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let store = match open_store(&config).await {
         Ok(store) => store,
         Err(err) => {
@@ -50,7 +57,10 @@ async fn main() -> std::process::ExitCode {
         "stripe-twin listening on http://{address} (store: {}, API version {API_VERSION}, fixtures: {fixtures})",
         describe_store(&config)
     );
-    let state = AppState::with_fixtures(store, config.public_url.clone(), fixtures);
+    if let Some(url) = &webhooks.forward_to {
+        println!("stripe-twin forwarding every event to {url}");
+    }
+    let state = AppState::build(store, config.public_url.clone(), fixtures, webhooks);
     if let Err(err) = serve(listener, state, shutdown_signal()).await {
         eprintln!("stripe-twin: server error: {err}");
         return std::process::ExitCode::FAILURE;

@@ -161,6 +161,25 @@ pub struct IdempotencyRequest<'a> {
     pub stale_before: i64,
 }
 
+/// One event owed to one webhook destination (an endpoint, or the
+/// forwarding URL). `data` holds where it goes, its secret and the log of
+/// its attempts; the other fields are what the worker claims on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: String,
+    pub account: String,
+    pub event_id: String,
+    /// `pending` (owed, maybe retried later), `succeeded` or `failed` (gave up).
+    pub status: String,
+    pub next_attempt_at: Option<i64>,
+    pub created: i64,
+    pub data: Value,
+}
+
+/// Decides which deliveries an event gets, given its account's webhook
+/// endpoints (called by `fan_out`, inside its transaction).
+pub type FanOutPlan<'a> = &'a (dyn Fn(&str, &Record, &[Record]) -> Vec<Delivery> + Send + Sync);
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// "sqlite" or "postgres", for logs and /healthz.
@@ -186,8 +205,29 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Forgets an in-flight claim whose request failed on our side.
     async fn release_idempotency(&self, account: &str, key: &str) -> StoreResult<()>;
-    /// Removes every object and idempotency key of an account.
+    /// Removes every object, idempotency key and delivery of an account.
     async fn wipe_account(&self, account: &str) -> StoreResult<u64>;
+
+    /// Takes up to `limit` committed events not yet matched to endpoints
+    /// (each taken by one caller only, whichever server it runs in), stores
+    /// the deliveries `plan` gives each and sets its `pending_webhooks`, in
+    /// one transaction. Returns how many events it took.
+    async fn fan_out(&self, limit: i64, plan: FanOutPlan<'_>) -> StoreResult<usize>;
+    /// Claims up to `limit` pending deliveries due at `now` that no one holds
+    /// (or whose holder's lease ran out), holding them until `lease_until`.
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Stores a claimed delivery after an attempt and releases it; when it
+    /// has just succeeded, its event owes one webhook fewer.
+    async fn record_attempt(&self, delivery: &Delivery, succeeded: bool) -> StoreResult<()>;
+    /// An account's deliveries, newest first.
+    async fn list_deliveries(&self, account: &str, limit: i64) -> StoreResult<Vec<Delivery>>;
+    /// Forgets events (and their deliveries) created before `before`.
+    async fn purge_events(&self, before: i64) -> StoreResult<u64>;
 }
 
 impl Range {

@@ -12,8 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::{
-    Claim, Cursor, Filter, IdempotencyRequest, ListQuery, Record, Store, StoreError, StoreResult,
-    Write, existing_claim, path_segments,
+    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Record, Store,
+    StoreError, StoreResult, Write, existing_claim, path_segments,
 };
 
 pub struct PostgresStore {
@@ -254,6 +254,15 @@ impl Store for PostgresStore {
                         Err(err) if is_unique_violation(&err) => return Err(StoreError::Conflict),
                         other => other?,
                     };
+                    if record.object == "event" {
+                        sqlx::query(
+                            "INSERT INTO webhook_outbox (account, event_id) VALUES ($1, $2)",
+                        )
+                        .bind(account)
+                        .bind(&record.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
                 Write::Update(record) => {
                     let done = sqlx::query(
@@ -363,11 +372,176 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("DELETE FROM idempotency_keys WHERE account = $1")
+        for table in ["idempotency_keys", "webhook_outbox", "webhook_deliveries"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE account = $1"))
+                .bind(account)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    async fn fan_out(&self, limit: i64, plan: FanOutPlan<'_>) -> StoreResult<usize> {
+        let mut tx = self.pool.begin().await?;
+        // SKIP LOCKED: another server's worker takes other events meanwhile.
+        let taken: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT seq, account, event_id FROM webhook_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut endpoints: std::collections::HashMap<String, Vec<Record>> = Default::default();
+        for (seq, account, event_id) in &taken {
+            let row = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM objects WHERE account = $1 AND id = $2"
+            ))
             .bind(account)
+            .bind(event_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(event) = row.as_ref().map(record_from_row).transpose()? {
+                if !endpoints.contains_key(account) {
+                    let rows = sqlx::query(&format!(
+                        "SELECT {COLUMNS} FROM objects WHERE account = $1 AND object = 'webhook_endpoint' AND NOT deleted ORDER BY seq"
+                    ))
+                    .bind(account)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let records = rows
+                        .iter()
+                        .map(record_from_row)
+                        .collect::<StoreResult<_>>()?;
+                    endpoints.insert(account.clone(), records);
+                }
+                let deliveries = plan(account, &event, &endpoints[account]);
+                for delivery in &deliveries {
+                    insert_delivery(&mut tx, delivery).await?;
+                }
+                sqlx::query(
+                    "UPDATE objects SET data = jsonb_set(data, '{pending_webhooks}', to_jsonb($1::bigint)) WHERE account = $2 AND id = $3",
+                )
+                .bind(deliveries.len() as i64)
+                .bind(account)
+                .bind(event_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("DELETE FROM webhook_outbox WHERE seq = $1")
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(taken.len())
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>> {
+        let rows = sqlx::query(&format!(
+            "UPDATE webhook_deliveries SET locked_until = $2 WHERE seq IN (
+                SELECT seq FROM webhook_deliveries
+                WHERE status = 'pending' AND next_attempt_at <= $1
+                  AND (locked_until IS NULL OR locked_until < $1)
+                ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING {DELIVERY_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn record_attempt(&self, delivery: &Delivery, succeeded: bool) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, locked_until = NULL, data = $3::jsonb WHERE id = $4",
+        )
+        .bind(&delivery.status)
+        .bind(delivery.next_attempt_at)
+        .bind(delivery.data.to_string())
+        .bind(&delivery.id)
+        .execute(&mut *tx)
+        .await?;
+        if succeeded {
+            sqlx::query(
+                "UPDATE objects SET data = jsonb_set(data, '{pending_webhooks}', to_jsonb(GREATEST(COALESCE((data->>'pending_webhooks')::bigint, 0) - 1, 0))) WHERE account = $1 AND id = $2",
+            )
+            .bind(&delivery.account)
+            .bind(&delivery.event_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_deliveries(&self, account: &str, limit: i64) -> StoreResult<Vec<Delivery>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE account = $1 ORDER BY seq DESC LIMIT $2"
+        ))
+        .bind(account)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn purge_events(&self, before: i64) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM objects WHERE object = 'event' AND created < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM webhook_deliveries WHERE created < $1")
+            .bind(before)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(removed)
     }
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, account, event_id, status, next_attempt_at, created, data::text AS data";
+
+fn delivery_from_row(row: &PgRow) -> StoreResult<Delivery> {
+    let data: String = row.try_get("data")?;
+    let data: Value = serde_json::from_str(&data)?;
+    Ok(Delivery {
+        id: row.try_get("id")?,
+        account: row.try_get("account")?,
+        event_id: row.try_get("event_id")?,
+        status: row.try_get("status")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        created: row.try_get("created")?,
+        data,
+    })
+}
+
+async fn insert_delivery(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    delivery: &Delivery,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, account, event_id, status, next_attempt_at, locked_until, created, data)
+         VALUES ($1, $2, $3, $4, $5, NULL, $6, $7::jsonb)",
+    )
+    .bind(&delivery.id)
+    .bind(&delivery.account)
+    .bind(&delivery.event_id)
+    .bind(&delivery.status)
+    .bind(delivery.next_attempt_at)
+    .bind(delivery.created)
+    .bind(delivery.data.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -13,8 +13,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    Claim, Cursor, Filter, IdempotencyRequest, ListQuery, Record, Store, StoreError, StoreResult,
-    Write, existing_claim,
+    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Record, Store,
+    StoreError, StoreResult, Write, existing_claim,
 };
 
 pub struct SqliteStore {
@@ -249,6 +249,13 @@ impl Store for SqliteStore {
                         Err(err) if is_unique_violation(&err) => return Err(StoreError::Conflict),
                         other => other?,
                     };
+                    if record.object == "event" {
+                        sqlx::query("INSERT INTO webhook_outbox (account, event_id) VALUES (?, ?)")
+                            .bind(account)
+                            .bind(&record.id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
                 Write::Update(record) => {
                     let done = sqlx::query(
@@ -353,11 +360,167 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("DELETE FROM idempotency_keys WHERE account = ?")
+        for table in ["idempotency_keys", "webhook_outbox", "webhook_deliveries"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE account = ?"))
+                .bind(account)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    async fn fan_out(&self, limit: i64, plan: FanOutPlan<'_>) -> StoreResult<usize> {
+        // The single writer connection serializes this with every other write.
+        let mut tx = self.writer.begin().await?;
+        let taken: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT seq, account, event_id FROM webhook_outbox ORDER BY seq LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut endpoints: std::collections::HashMap<String, Vec<Record>> = Default::default();
+        for (seq, account, event_id) in &taken {
+            let row = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM objects WHERE account = ? AND id = ?"
+            ))
             .bind(account)
+            .bind(event_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(event) = row.as_ref().map(record_from_row).transpose()? {
+                if !endpoints.contains_key(account) {
+                    let rows = sqlx::query(&format!(
+                        "SELECT {COLUMNS} FROM objects WHERE account = ? AND object = 'webhook_endpoint' AND deleted = 0 ORDER BY seq"
+                    ))
+                    .bind(account)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let records = rows
+                        .iter()
+                        .map(record_from_row)
+                        .collect::<StoreResult<_>>()?;
+                    endpoints.insert(account.clone(), records);
+                }
+                let deliveries = plan(account, &event, &endpoints[account]);
+                for delivery in &deliveries {
+                    sqlx::query(
+                        "INSERT INTO webhook_deliveries (id, account, event_id, status, next_attempt_at, locked_until, created, data)
+                         VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+                    )
+                    .bind(&delivery.id)
+                    .bind(&delivery.account)
+                    .bind(&delivery.event_id)
+                    .bind(&delivery.status)
+                    .bind(delivery.next_attempt_at)
+                    .bind(delivery.created)
+                    .bind(delivery.data.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE objects SET data = json_set(data, '$.pending_webhooks', ?) WHERE account = ? AND id = ?",
+                )
+                .bind(deliveries.len() as i64)
+                .bind(account)
+                .bind(event_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("DELETE FROM webhook_outbox WHERE seq = ?")
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(taken.len())
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>> {
+        let rows = sqlx::query(&format!(
+            "UPDATE webhook_deliveries SET locked_until = ? WHERE seq IN (
+                SELECT seq FROM webhook_deliveries
+                WHERE status = 'pending' AND next_attempt_at <= ?
+                  AND (locked_until IS NULL OR locked_until < ?)
+                ORDER BY next_attempt_at LIMIT ?)
+             RETURNING {DELIVERY_COLUMNS}"
+        ))
+        .bind(lease_until)
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn record_attempt(&self, delivery: &Delivery, succeeded: bool) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?, locked_until = NULL, data = ? WHERE id = ?",
+        )
+        .bind(&delivery.status)
+        .bind(delivery.next_attempt_at)
+        .bind(delivery.data.to_string())
+        .bind(&delivery.id)
+        .execute(&mut *tx)
+        .await?;
+        if succeeded {
+            sqlx::query(
+                "UPDATE objects SET data = json_set(data, '$.pending_webhooks', max(coalesce(json_extract(data, '$.pending_webhooks'), 0) - 1, 0)) WHERE account = ? AND id = ?",
+            )
+            .bind(&delivery.account)
+            .bind(&delivery.event_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_deliveries(&self, account: &str, limit: i64) -> StoreResult<Vec<Delivery>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE account = ? ORDER BY seq DESC LIMIT ?"
+        ))
+        .bind(account)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn purge_events(&self, before: i64) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await?;
+        let removed = sqlx::query("DELETE FROM objects WHERE object = 'event' AND created < ?")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM webhook_deliveries WHERE created < ?")
+            .bind(before)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(removed)
     }
+}
+
+const DELIVERY_COLUMNS: &str = "id, account, event_id, status, next_attempt_at, created, data";
+
+fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Delivery> {
+    let data: String = row.try_get("data")?;
+    Ok(Delivery {
+        id: row.try_get("id")?,
+        account: row.try_get("account")?,
+        event_id: row.try_get("event_id")?,
+        status: row.try_get("status")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        created: row.try_get("created")?,
+        data: serde_json::from_str(&data)?,
+    })
 }
