@@ -38,6 +38,8 @@ pub struct Shared {
     pub fixtures: Fixtures,
     /// How events reach webhook endpoints.
     pub webhooks: WebhookSettings,
+    /// Wakes this process's webhook worker when a commit wrote events.
+    pub webhook_wake: Arc<tokio::sync::Notify>,
     /// Accounts this process knows have their fixtures. Only a shortcut:
     /// the marker record in the store is the truth, so server processes
     /// sharing one database agree.
@@ -71,6 +73,7 @@ impl AppState {
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             fixtures,
             webhooks,
+            webhook_wake: Arc::new(tokio::sync::Notify::new()),
             seeded: RwLock::new(HashSet::new()),
         }))
     }
@@ -78,6 +81,11 @@ impl AppState {
     /// The store, shared with the webhook worker.
     pub fn store_handle(&self) -> Arc<dyn Store> {
         self.0.store.clone()
+    }
+
+    /// What the webhook worker waits on between polls.
+    pub fn webhook_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.0.webhook_wake.clone()
     }
 
     pub fn webhooks(&self) -> &WebhookSettings {
@@ -730,7 +738,19 @@ impl Ctx {
         self.store()
             .commit(&self.account, writes)
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        self.committed(writes);
+        Ok(())
+    }
+
+    /// After a commit: events are waiting for the webhook worker.
+    fn committed(&self, writes: &[Write]) {
+        if writes
+            .iter()
+            .any(|w| matches!(w, Write::Insert(r) if r.object == "event"))
+        {
+            self.state.0.webhook_wake.notify_one();
+        }
     }
 
     /// Read-modify-write with optimistic concurrency: `change` sees the
@@ -770,7 +790,10 @@ impl Ctx {
         for _ in 0..8 {
             let (writes, out) = step().await?;
             match self.store().commit(&self.account, &writes).await {
-                Ok(()) => return Ok(out),
+                Ok(()) => {
+                    self.committed(&writes);
+                    return Ok(out);
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(err) => return Err(store_error(err)),
             }

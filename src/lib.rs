@@ -124,6 +124,7 @@ pub async fn serve(
     let worker = tokio::spawn(webhooks::run(
         state.store_handle(),
         state.webhooks().clone(),
+        state.webhook_wake(),
         stopped,
     ));
     let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

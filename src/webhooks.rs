@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::ids;
@@ -39,7 +39,8 @@ pub struct WebhookSettings {
     pub forward_secret: String,
     /// Deliveries in flight at once, per server process.
     pub concurrency: usize,
-    /// How often the worker looks for new events and due retries.
+    /// How often the worker looks for due retries and for events other
+    /// server processes wrote (its own process wakes it at once).
     pub poll_interval: Duration,
 }
 
@@ -51,7 +52,7 @@ impl Default for WebhookSettings {
             forward_to: None,
             forward_secret: DEFAULT_FORWARD_SECRET.to_owned(),
             concurrency: 8,
-            poll_interval: Duration::from_millis(100),
+            poll_interval: Duration::from_millis(500),
         }
     }
 }
@@ -161,6 +162,7 @@ fn plan(
 pub async fn run(
     store: Arc<dyn Store>,
     settings: WebhookSettings,
+    wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
     let client = match reqwest::Client::builder()
@@ -218,8 +220,11 @@ pub async fn run(
                 tracing::warn!("webhooks: purging old events failed: {err}");
             }
         }
+        // Woken at once by this process's commits; the poll finds due
+        // retries and the events other processes wrote.
         tokio::select! {
             _ = tokio::time::sleep(settings.poll_interval) => {}
+            _ = wake.notified() => {}
             _ = stop.changed() => break,
         }
         if *stop.borrow() {
