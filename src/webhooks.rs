@@ -101,14 +101,24 @@ pub fn signature_header(secret: &str, timestamp: i64, body: &str) -> String {
 }
 
 /// Whether an endpoint wants this event: enabled, subscribed to its type
-/// (or `*`), and existing when it happened.
-fn wants(endpoint: &Value, event: &Value) -> bool {
-    let kind = event["type"].as_str().unwrap_or_default();
-    endpoint["status"] == "enabled"
-        && endpoint["created"].as_i64() <= event["created"].as_i64()
-        && endpoint["enabled_events"]
+/// (or `*`), and existing when it happened (stored before it: timestamps
+/// are too coarse to tell).
+fn wants(endpoint: &Record, event: &Record) -> bool {
+    let kind = event.data["type"].as_str().unwrap_or_default();
+    let endpoint_doc = &endpoint.data;
+    endpoint_doc["status"] == "enabled"
+        && endpoint.seq < event.seq
+        && endpoint_doc["enabled_events"]
             .as_array()
             .is_some_and(|types| types.iter().any(|t| t == "*" || t == kind))
+}
+
+/// Delivery times are in milliseconds: retry schedules go below a second.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 fn new_delivery(account: &str, event: &Record, target: Value) -> Delivery {
@@ -117,7 +127,7 @@ fn new_delivery(account: &str, event: &Record, target: Value) -> Delivery {
         account: account.to_owned(),
         event_id: event.id.clone(),
         status: "pending".to_owned(),
-        next_attempt_at: Some(ids::now()),
+        next_attempt_at: Some(now_ms()),
         created: event.created,
         data: target,
     }
@@ -133,7 +143,7 @@ fn plan(
 ) -> Vec<Delivery> {
     let mut deliveries: Vec<Delivery> = endpoints
         .iter()
-        .filter(|endpoint| wants(&endpoint.data, &event.data))
+        .filter(|endpoint| wants(endpoint, event))
         .map(|endpoint| {
             new_delivery(
                 account,
@@ -182,7 +192,7 @@ pub async fn run(
     let mut last_purge = Instant::now() - Duration::from_secs(3600);
     // A lease longer than any attempt: a claim held by a live process never
     // runs out mid-attempt, one held by a dead process does.
-    let lease = settings.timeout.as_secs() as i64 + 60;
+    let lease = settings.timeout.as_millis() as i64 + 60_000;
     loop {
         let fan_settings = settings.clone();
         let fan = move |account: &str, event: &Record, endpoints: &[Record]| {
@@ -196,7 +206,7 @@ pub async fn run(
         while in_flight.try_join_next().is_some() {}
         let free = slots.available_permits() as i64;
         if free > 0 {
-            let now = ids::now();
+            let now = now_ms();
             match store.claim_deliveries(now, now + lease, free).await {
                 Ok(claimed) => {
                     for delivery in claimed {
@@ -255,6 +265,27 @@ async fn attempt(
         let _ = store.record_attempt(&delivery, false).await;
         return;
     };
+    // An endpoint's retries follow it: none once it is deleted or
+    // disabled, to its current URL and secret otherwise.
+    if let Some(endpoint_id) = delivery.data["endpoint"].as_str().map(str::to_owned) {
+        match store.get(&delivery.account, &endpoint_id).await {
+            Ok(Some(endpoint)) if !endpoint.deleted && endpoint.data["status"] == "enabled" => {
+                delivery.data["url"] = endpoint.data["url"].clone();
+                delivery.data["secret"] = endpoint.data["_twin_secret"].clone();
+            }
+            Ok(_) => {
+                delivery.status = "failed".to_owned();
+                delivery.next_attempt_at = None;
+                delivery.data["canceled"] = json!("the endpoint was deleted or disabled");
+                let _ = store.record_attempt(&delivery, false).await;
+                return;
+            }
+            Err(err) => {
+                tracing::warn!("webhooks: loading {endpoint_id} failed: {err}");
+                return;
+            }
+        }
+    }
     let body = serde_json::to_string_pretty(&event.data).unwrap_or_default();
     let url = delivery.data["url"].as_str().unwrap_or_default().to_owned();
     let secret = delivery.data["secret"]
@@ -299,7 +330,7 @@ async fn attempt(
         settings
             .retry_schedule
             .get(attempts)
-            .map(|wait| ids::now() + wait.as_secs().max(1) as i64)
+            .map(|wait| now_ms() + wait.as_millis() as i64)
     };
     delivery.status = match (succeeded, next) {
         (true, _) => "succeeded",
@@ -315,7 +346,7 @@ async fn attempt(
         "duration_ms": duration_ms,
         "response": response,
         "error": error,
-        "next_retry_at": next,
+        "next_retry_at": next.map(|ms| ms / 1000),
     });
     if let Some(list) = delivery.data["attempts"].as_array_mut() {
         list.push(log);
@@ -346,7 +377,8 @@ pub fn delivery_view(delivery: &Delivery) -> Value {
         "last_duration_ms": last.as_ref().map(|l| l["duration_ms"].clone()),
         "last_response": last.as_ref().map(|l| l["response"].clone()),
         "last_error": last.as_ref().map(|l| l["error"].clone()),
-        "next_attempt_at": delivery.next_attempt_at,
+        "next_attempt_at": delivery.next_attempt_at.map(|ms| ms / 1000),
+        "canceled": delivery.data["canceled"],
         "attempts": attempts,
         "created": delivery.created,
     })
@@ -385,9 +417,15 @@ mod tests {
 
     #[test]
     fn endpoints_get_what_they_subscribe_to() {
-        let event = json!({"type": "invoice.paid", "created": 10});
-        let endpoint = |types: Value, status: &str, created: i64| json!({"enabled_events": types, "status": status, "created": created});
-        assert!(wants(&endpoint(json!(["*"]), "enabled", 10), &event));
+        let record = |seq: i64, data: Value| Record {
+            seq,
+            ..Record::new("x", data)
+        };
+        let event = record(10, json!({"type": "invoice.paid"}));
+        let endpoint = |types: Value, status: &str, seq: i64| {
+            record(seq, json!({"enabled_events": types, "status": status}))
+        };
+        assert!(wants(&endpoint(json!(["*"]), "enabled", 9), &event));
         assert!(wants(
             &endpoint(json!(["invoice.paid"]), "enabled", 5),
             &event
@@ -397,6 +435,7 @@ mod tests {
             &event
         ));
         assert!(!wants(&endpoint(json!(["*"]), "disabled", 5), &event));
+        // Stored after the event: it did not exist when the event happened.
         assert!(!wants(&endpoint(json!(["*"]), "enabled", 11), &event));
     }
 }

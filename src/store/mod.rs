@@ -171,6 +171,7 @@ pub struct Delivery {
     pub event_id: String,
     /// `pending` (owed, maybe retried later), `succeeded` or `failed` (gave up).
     pub status: String,
+    /// Unix milliseconds: retry schedules go below a second.
     pub next_attempt_at: Option<i64>,
     pub created: i64,
     pub data: Value,
@@ -213,7 +214,7 @@ pub trait Store: Send + Sync + 'static {
     /// the deliveries `plan` gives each and sets its `pending_webhooks`, in
     /// one transaction. Returns how many events it took.
     async fn fan_out(&self, limit: i64, plan: FanOutPlan<'_>) -> StoreResult<usize>;
-    /// Claims up to `limit` pending deliveries due at `now` that no one holds
+    /// Claims up to `limit` pending deliveries due at `now` (milliseconds) that no one holds
     /// (or whose holder's lease ran out), holding them until `lease_until`.
     async fn claim_deliveries(
         &self,

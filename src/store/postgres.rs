@@ -447,7 +447,7 @@ impl Store for PostgresStore {
                 SELECT seq FROM webhook_deliveries
                 WHERE status = 'pending' AND next_attempt_at <= $1
                   AND (locked_until IS NULL OR locked_until < $1)
-                ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+                ORDER BY next_attempt_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED)
              RETURNING {DELIVERY_COLUMNS}"
         ))
         .bind(now)

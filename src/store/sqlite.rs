@@ -447,7 +447,7 @@ impl Store for SqliteStore {
                 SELECT seq FROM webhook_deliveries
                 WHERE status = 'pending' AND next_attempt_at <= ?
                   AND (locked_until IS NULL OR locked_until < ?)
-                ORDER BY next_attempt_at LIMIT ?)
+                ORDER BY next_attempt_at, seq LIMIT ?)
              RETURNING {DELIVERY_COLUMNS}"
         ))
         .bind(lease_until)

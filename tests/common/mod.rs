@@ -4,6 +4,7 @@
 
 pub mod driver;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -12,6 +13,7 @@ use serde_json::Value;
 use stripe_twin::AppState;
 use stripe_twin::fixtures::Fixtures;
 use stripe_twin::store::{PostgresStore, SqliteStore, Store};
+use stripe_twin::webhooks::WebhookSettings;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -102,9 +104,56 @@ pub struct TestServer {
     pub schema: Option<String>,
     /// What every account starts with (none unless `start_with_fixtures`).
     pub fixtures: Fixtures,
+    /// How this server delivers webhooks (the default unless started with
+    /// `start_with_webhooks` or restarted with `restart_with_webhooks`).
+    pub webhooks: WebhookSettings,
+    /// SQLite: the database file, for siblings and restarts.
+    db_path: Option<PathBuf>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// A stopped server's store (its SQLite file or Postgres schema), for a
+/// new server process to start on.
+pub struct Stopped {
+    backend: Backend,
+    schema: Option<String>,
+    dir: Option<tempfile::TempDir>,
+    db_path: Option<PathBuf>,
+    fixtures: Fixtures,
+}
+
+impl Stopped {
+    /// A new server on the stopped one's store, with the same fixtures.
+    pub async fn start_with_webhooks(self, webhooks: WebhookSettings) -> TestServer {
+        let store = open_store_at(
+            self.backend,
+            self.schema.as_deref(),
+            self.db_path.as_deref(),
+        )
+        .await
+        .expect("store");
+        let launch = Launch {
+            backend: self.backend,
+            schema: self.schema,
+            dir: self.dir,
+            db_path: self.db_path,
+            fixtures: self.fixtures,
+            webhooks,
+        };
+        TestServer::launch(launch, store).await
+    }
+}
+
+/// Where and how `TestServer::launch` starts a server.
+struct Launch {
+    backend: Backend,
+    schema: Option<String>,
+    dir: Option<tempfile::TempDir>,
+    db_path: Option<PathBuf>,
+    fixtures: Fixtures,
+    webhooks: WebhookSettings,
 }
 
 pub struct Reply {
@@ -151,12 +200,24 @@ pub async fn open_store(
     schema: Option<&str>,
     dir: Option<&tempfile::TempDir>,
 ) -> Option<Arc<dyn Store>> {
+    let path = dir.map(|dir| db_file(dir.path()));
+    open_store_at(backend, schema, path.as_deref()).await
+}
+
+/// The SQLite file of a test's store in its directory.
+fn db_file(dir: &Path) -> PathBuf {
+    dir.join("twin.db")
+}
+
+/// `open_store` with the SQLite file named (Postgres ignores it).
+pub async fn open_store_at(
+    backend: Backend,
+    schema: Option<&str>,
+    path: Option<&Path>,
+) -> Option<Arc<dyn Store>> {
     Some(match backend {
         Backend::Sqlite => {
-            let path = dir
-                .expect("a directory for the file")
-                .path()
-                .join("twin.db");
+            let path = path.expect("a SQLite file");
             Arc::new(
                 SqliteStore::open_file(path.to_str().unwrap())
                     .await
@@ -222,10 +283,97 @@ impl TestServer {
         dir: Option<tempfile::TempDir>,
         fixtures: Fixtures,
     ) -> Self {
+        let db_path = dir.as_ref().map(|dir| db_file(dir.path()));
+        Self::launch(
+            Launch {
+                backend,
+                schema,
+                dir,
+                db_path,
+                fixtures,
+                webhooks: WebhookSettings::default(),
+            },
+            store,
+        )
+        .await
+    }
+
+    /// A server (no fixtures) that delivers webhooks as `webhooks` says.
+    pub async fn start_with_webhooks(backend: Backend, webhooks: WebhookSettings) -> Option<Self> {
+        let dir = (backend == Backend::Sqlite).then(|| tempfile::tempdir().expect("tempdir"));
+        let schema = (backend == Backend::Postgres).then(|| format!("t_{}", random_suffix()));
+        let store = open_store(backend, schema.as_deref(), dir.as_ref()).await?;
+        let db_path = dir.as_ref().map(|dir| db_file(dir.path()));
+        let launch = Launch {
+            backend,
+            schema,
+            dir,
+            db_path,
+            fixtures: Fixtures::none(),
+            webhooks,
+        };
+        Some(Self::launch(launch, store).await)
+    }
+
+    /// Stops this server and starts a new one on the same store (a new
+    /// connection pool on the same SQLite file or Postgres schema), with the
+    /// same fixtures and these webhook settings: a process restart.
+    pub async fn restart_with_webhooks(self, webhooks: WebhookSettings) -> Self {
+        self.halt().await.start_with_webhooks(webhooks).await
+    }
+
+    /// Stops this server (its worker finishes the attempts in flight) and
+    /// keeps its store for `Stopped::start_with_webhooks`.
+    pub async fn halt(mut self) -> Stopped {
+        let stopped = Stopped {
+            backend: self.backend,
+            schema: self.schema.clone(),
+            dir: self._dir.take(),
+            db_path: self.db_path.clone(),
+            fixtures: self.fixtures.clone(),
+        };
+        self.stop().await;
+        stopped
+    }
+
+    /// Another server process on the same store (the same SQLite file or
+    /// Postgres schema) with these webhook settings and its own worker.
+    /// A SQLite sibling must stop before the server that owns the file.
+    pub async fn sibling_with_webhooks(&self, webhooks: WebhookSettings) -> Self {
+        let store = open_store_at(
+            self.backend,
+            self.schema.as_deref(),
+            self.db_path.as_deref(),
+        )
+        .await
+        .expect("store");
+        Self::launch(
+            Launch {
+                backend: self.backend,
+                schema: self.schema.clone(),
+                dir: None,
+                db_path: self.db_path.clone(),
+                fixtures: self.fixtures.clone(),
+                webhooks,
+            },
+            store,
+        )
+        .await
+    }
+
+    async fn launch(launch: Launch, store: Arc<dyn Store>) -> Self {
+        let Launch {
+            backend,
+            schema,
+            dir,
+            db_path,
+            fixtures,
+            webhooks,
+        } = launch;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let state = AppState::with_fixtures(store.clone(), None, fixtures.clone());
+        let state = AppState::build(store.clone(), None, fixtures.clone(), webhooks.clone());
         let task = tokio::spawn(async move {
             stripe_twin::serve(listener, state, async {
                 let _ = rx.await;
@@ -243,6 +391,8 @@ impl TestServer {
             store,
             schema,
             fixtures,
+            webhooks,
+            db_path,
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,
