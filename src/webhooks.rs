@@ -213,11 +213,17 @@ pub async fn run(
                         let Ok(permit) = slots.clone().acquire_owned().await else {
                             break;
                         };
-                        let (store, client, settings) =
-                            (store.clone(), client.clone(), settings.clone());
+                        let (store, client, settings, wake) = (
+                            store.clone(),
+                            client.clone(),
+                            settings.clone(),
+                            wake.clone(),
+                        );
                         in_flight.spawn(async move {
                             attempt(store.as_ref(), &client, &settings, delivery).await;
                             drop(permit);
+                            // A free slot: claim the next due delivery now.
+                            wake.notify_one();
                         });
                     }
                 }
