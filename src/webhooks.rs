@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::ids;
@@ -168,7 +168,9 @@ fn plan(
 }
 
 /// Runs the delivery worker until `stop` turns true, then lets the attempts
-/// in flight finish (each is bounded by the timeout).
+/// in flight finish (each is bounded by the timeout): one task matches new
+/// events to endpoints, and `concurrency` slot tasks each claim and deliver
+/// one delivery at a time, back to back while any is due.
 pub async fn run(
     store: Arc<dyn Store>,
     settings: WebhookSettings,
@@ -177,6 +179,7 @@ pub async fn run(
 ) {
     let client = match reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
         .timeout(settings.timeout)
         .build()
     {
@@ -187,48 +190,35 @@ pub async fn run(
         }
     };
     let settings = Arc::new(settings);
-    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-    let mut in_flight = JoinSet::new();
+    let work = Arc::new(Notify::new());
+    let mut slots = JoinSet::new();
+    for _ in 0..settings.concurrency.max(1) {
+        slots.spawn(deliver_while_due(
+            store.clone(),
+            client.clone(),
+            settings.clone(),
+            work.clone(),
+            stop.clone(),
+        ));
+    }
     let mut last_purge = Instant::now() - Duration::from_secs(3600);
-    // A lease longer than any attempt: a claim held by a live process never
-    // runs out mid-attempt, one held by a dead process does.
-    let lease = settings.timeout.as_millis() as i64 + 60_000;
+    let fan_settings = settings.clone();
+    let fan = move |account: &str, event: &Record, endpoints: &[Record]| {
+        plan(&fan_settings, account, event, endpoints)
+    };
     loop {
-        let fan_settings = settings.clone();
-        let fan = move |account: &str, event: &Record, endpoints: &[Record]| {
-            plan(&fan_settings, account, event, endpoints)
-        };
+        let mut matched = 0;
         while let Ok(taken) = store.fan_out(100, &fan).await {
+            matched += taken;
             if taken < 100 {
                 break;
             }
         }
-        while in_flight.try_join_next().is_some() {}
-        let free = slots.available_permits() as i64;
-        if free > 0 {
-            let now = now_ms();
-            match store.claim_deliveries(now, now + lease, free).await {
-                Ok(claimed) => {
-                    for delivery in claimed {
-                        let Ok(permit) = slots.clone().acquire_owned().await else {
-                            break;
-                        };
-                        let (store, client, settings, wake) = (
-                            store.clone(),
-                            client.clone(),
-                            settings.clone(),
-                            wake.clone(),
-                        );
-                        in_flight.spawn(async move {
-                            attempt(store.as_ref(), &client, &settings, delivery).await;
-                            drop(permit);
-                            // A free slot: claim the next due delivery now.
-                            wake.notify_one();
-                        });
-                    }
-                }
-                Err(err) => tracing::warn!("webhooks: claiming deliveries failed: {err}"),
-            }
+        if matched > 0 {
+            work.notify_waiters();
+        } else {
+            // One slot looks for due retries; it wakes another if it found one.
+            work.notify_one();
         }
         if last_purge.elapsed() > Duration::from_secs(3600) {
             last_purge = Instant::now();
@@ -236,18 +226,55 @@ pub async fn run(
                 tracing::warn!("webhooks: purging old events failed: {err}");
             }
         }
-        // Woken at once by this process's commits; the poll finds due
-        // retries and the events other processes wrote.
+        // Woken at once by this process's commits; the poll finds the
+        // events other processes wrote.
         tokio::select! {
             _ = tokio::time::sleep(settings.poll_interval) => {}
             _ = wake.notified() => {}
-            _ = stop.changed() => break,
+            _ = stop.changed() => {}
         }
         if *stop.borrow() {
             break;
         }
     }
-    while in_flight.join_next().await.is_some() {}
+    while slots.join_next().await.is_some() {}
+}
+
+/// One delivery slot: claims a due delivery, attempts it, and goes on
+/// while there are more; otherwise waits until new work is announced.
+async fn deliver_while_due(
+    store: Arc<dyn Store>,
+    client: reqwest::Client,
+    settings: Arc<WebhookSettings>,
+    work: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    // A lease longer than any attempt: a claim held by a live process never
+    // runs out mid-attempt, one held by a dead process does.
+    let lease = settings.timeout.as_millis() as i64 + 60_000;
+    while !*stop.borrow() {
+        // Listen before looking, so work announced meanwhile is not missed.
+        let announced = work.notified();
+        tokio::pin!(announced);
+        announced.as_mut().enable();
+        let now = now_ms();
+        match store.claim_deliveries(now, now + lease, 1).await {
+            Ok(claimed) if !claimed.is_empty() => {
+                // There may be more: let another slot look meanwhile.
+                work.notify_one();
+                for delivery in claimed {
+                    attempt(store.as_ref(), &client, &settings, delivery).await;
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!("webhooks: claiming deliveries failed: {err}"),
+        }
+        tokio::select! {
+            _ = &mut announced => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 /// One attempt at one delivery, recorded whatever happens.
