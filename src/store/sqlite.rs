@@ -355,17 +355,19 @@ impl Store for SqliteStore {
 
     async fn wipe_account(&self, account: &str) -> StoreResult<u64> {
         let mut tx = self.writer.begin().await?;
-        let removed = sqlx::query("DELETE FROM objects WHERE account = ?")
-            .bind(account)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        for table in ["idempotency_keys", "webhook_outbox", "webhook_deliveries"] {
+        // The worker locks outbox rows, then the events they name: take the
+        // tables in the same order, so a wipe waits instead of deadlocking.
+        for table in ["webhook_outbox", "webhook_deliveries", "idempotency_keys"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account = ?"))
                 .bind(account)
                 .execute(&mut *tx)
                 .await?;
         }
+        let removed = sqlx::query("DELETE FROM objects WHERE account = ?")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         Ok(removed)
     }
@@ -496,15 +498,16 @@ impl Store for SqliteStore {
 
     async fn purge_events(&self, before: i64) -> StoreResult<u64> {
         let mut tx = self.writer.begin().await?;
+        // Deliveries before events: the order record_attempt locks them in.
+        sqlx::query("DELETE FROM webhook_deliveries WHERE created < ?")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
         let removed = sqlx::query("DELETE FROM objects WHERE object = 'event' AND created < ?")
             .bind(before)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("DELETE FROM webhook_deliveries WHERE created < ?")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(removed)
     }
