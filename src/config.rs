@@ -74,6 +74,15 @@ pub struct Config {
     /// Webhook deliveries in flight at once, per server process.
     #[arg(long, env = "STRIPE_TWIN_WEBHOOK_CONCURRENCY", default_value_t = 8)]
     pub webhook_concurrency: usize,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Exit 0 when the server on --port (on this machine) answers
+    /// /healthz with 200, 1 otherwise: a container HEALTHCHECK without curl.
+    Healthcheck,
 }
 
 impl Config {

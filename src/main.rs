@@ -1,5 +1,5 @@
 use clap::Parser;
-use stripe_twin::config::{Config, describe_store, open_store};
+use stripe_twin::config::{Command, Config, describe_store, open_store};
 use stripe_twin::{API_VERSION, AppState, serve};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -7,6 +7,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
+    if let Some(Command::Healthcheck) = config.command {
+        return healthcheck(config.port).await;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
@@ -87,5 +90,36 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+/// `GET /healthz` on 127.0.0.1:`port`, answered 200 within 3 seconds.
+async fn healthcheck(port: u16) -> std::process::ExitCode {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let check = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok::<bool, std::io::Error>(
+            answer.starts_with(b"HTTP/1.0 200") || answer.starts_with(b"HTTP/1.1 200"),
+        )
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(3), check).await {
+        Ok(Ok(true)) => std::process::ExitCode::SUCCESS,
+        Ok(Ok(false)) => {
+            eprintln!("stripe-twin healthcheck: /healthz did not answer 200");
+            std::process::ExitCode::FAILURE
+        }
+        Ok(Err(err)) => {
+            eprintln!("stripe-twin healthcheck: {err}");
+            std::process::ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("stripe-twin healthcheck: no answer within 3 s");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -626,3 +626,49 @@ fn unusable_fixtures_directory_stops_start_up() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no *.json fixture files"), "{stderr}");
 }
+
+#[test]
+fn healthcheck_subcommand_answers_for_the_server_on_its_port() {
+    let server = Running::start(&[]);
+    let port = server.address().rsplit(':').next().unwrap().to_owned();
+    let check = |port: &str| {
+        Command::new(env!("CARGO_BIN_EXE_stripe-twin"))
+            .arg("healthcheck")
+            .env("PORT", port)
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("run healthcheck")
+    };
+    let healthy = check(&port);
+    assert!(healthy.status.success(), "{healthy:?}");
+    drop(server);
+    let gone = check(&port);
+    assert_eq!(gone.status.code(), Some(1), "{gone:?}");
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("healthcheck"),
+        "{gone:?}"
+    );
+}
+
+#[test]
+fn bad_webhook_settings_stop_start_up() {
+    for (args, message) in [
+        (
+            &["--webhook-retry-schedule", "5x"][..],
+            "--webhook-retry-schedule: '5x' has an unknown unit",
+        ),
+        (
+            &["--forward-webhooks-to", "ftp://example.com"][..],
+            "--forward-webhooks-to must be an http:// or https:// URL",
+        ),
+        (
+            &["--webhook-secret", "nope"][..],
+            "--webhook-secret must start with whsec_",
+        ),
+        (&["--webhook-timeout", "ten"][..], "--webhook-timeout:"),
+    ] {
+        let (code, stderr) = refused(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
