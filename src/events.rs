@@ -28,7 +28,7 @@ async fn retrieve_event(
 }
 
 async fn list_events(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
-    let paging = ListParams::take(&mut params)?;
+    let mut paging = ListParams::take(&mut params)?;
     let kind = params.string("type")?;
     let kinds = params.string_list("types")?;
     let delivered = params.bool("delivery_success")?;
@@ -51,13 +51,8 @@ async fn list_events(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
     }
     // Stripe keeps events for 30 days; older ones are purged by the webhook
     // worker, and hidden here until it does.
-    query.filters.push(Filter::FieldRange(
-        "created",
-        Range {
-            gte: Some(ids::now() - EVENT_RETENTION),
-            ..Range::default()
-        },
-    ));
+    let oldest = ids::now() - EVENT_RETENTION;
+    paging.created.gte = Some(paging.created.gte.map_or(oldest, |gte| gte.max(oldest)));
     match (kind, kinds) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
