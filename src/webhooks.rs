@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, OnceCell, watch};
 use tokio::task::JoinSet;
 
 use crate::ids;
@@ -177,18 +177,7 @@ pub async fn run(
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let client = match reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .tcp_nodelay(true)
-        .timeout(settings.timeout)
-        .build()
-    {
-        Ok(client) => client,
-        Err(err) => {
-            tracing::error!("webhooks: no HTTP client: {err}");
-            return;
-        }
-    };
+    let client = Arc::new(OnceCell::new());
     let settings = Arc::new(settings);
     let work = Arc::new(Notify::new());
     let mut slots = JoinSet::new();
@@ -244,7 +233,7 @@ pub async fn run(
 /// while there are more; otherwise waits until new work is announced.
 async fn deliver_while_due(
     store: Arc<dyn Store>,
-    client: reqwest::Client,
+    client: Arc<OnceCell<reqwest::Client>>,
     settings: Arc<WebhookSettings>,
     work: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
@@ -263,7 +252,11 @@ async fn deliver_while_due(
                 // There may be more: let another slot look meanwhile.
                 work.notify_one();
                 for delivery in claimed {
-                    attempt(store.as_ref(), &client, &settings, delivery).await;
+                    let Some(client) = http_client(&client, &settings).await else {
+                        // The lease frees the claim for a later try.
+                        break;
+                    };
+                    attempt(store.as_ref(), client, &settings, delivery).await;
                 }
                 continue;
             }
@@ -273,6 +266,30 @@ async fn deliver_while_due(
         tokio::select! {
             _ = &mut announced => {}
             _ = stop.changed() => {}
+        }
+    }
+}
+
+/// The worker's HTTP client, made on first use: loading the TLS roots
+/// costs memory a server without webhooks never needs.
+async fn http_client<'a>(
+    cell: &'a OnceCell<reqwest::Client>,
+    settings: &WebhookSettings,
+) -> Option<&'a reqwest::Client> {
+    let made = cell
+        .get_or_try_init(|| async {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .tcp_nodelay(true)
+                .timeout(settings.timeout)
+                .build()
+        })
+        .await;
+    match made {
+        Ok(client) => Some(client),
+        Err(err) => {
+            tracing::error!("webhooks: no HTTP client: {err}");
+            None
         }
     }
 }
