@@ -26,6 +26,7 @@ use crate::api::{AppState, Ctx, read_body};
 use crate::checkout_sessions::{self, OBJECT, Submission, Submitted};
 use crate::error::ApiError;
 use crate::form::{self, Node};
+use crate::intents;
 use crate::pages::{escape, money, page, see_other, too_large_page};
 use crate::params::Params;
 use crate::payment_methods;
@@ -199,7 +200,7 @@ async fn open_page(
             r#"<label for="email">Email</label><input type="email" id="email" name="email" autocomplete="email">"#,
         ),
     }
-    let types = checkout_sessions::page_types(session);
+    let types = intents::accepted_types(session);
     if types.iter().any(|t| t == "card") {
         let action = match (session["mode"].as_str(), session["submit_type"].as_str()) {
             (Some("setup"), _) => "Save card".to_owned(),
@@ -361,7 +362,7 @@ async fn submit_page(
         }
     };
     let payment_method =
-        match payment_method_from_form(&ctx, &fields, &checkout_sessions::page_types(&session)) {
+        match payment_method_from_form(&ctx, &fields, &intents::accepted_types(&session)) {
             Ok(doc) => doc,
             Err(message) => {
                 return open_page(&ctx, &session, StatusCode::BAD_REQUEST, Some(message)).await;
@@ -372,7 +373,8 @@ async fn submit_page(
         payment_method,
     };
     match checkout_sessions::submit(&ctx, &id, &submission).await {
-        Ok(Submitted::Completed(session)) => after_completion(&session, submission_kind(&fields)),
+        // Completed on this page: the buyer was never redirected.
+        Ok(Submitted::Completed(session)) => after_completion(&session, false),
         Ok(Submitted::Redirect(url)) => see_other(&url),
         Ok(Submitted::Failed(message)) => {
             let session = reload(&ctx, &id).await.unwrap_or(session);
@@ -385,10 +387,6 @@ async fn submit_page(
         }
         Err(err) => err.into_response(),
     }
-}
-
-fn submission_kind(fields: &BTreeMap<String, Node>) -> bool {
-    field(fields, "payment_method_type").as_deref() == Some("amazon_pay")
 }
 
 async fn reload(ctx: &Ctx, id: &str) -> Option<Value> {

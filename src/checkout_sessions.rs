@@ -28,7 +28,7 @@ use crate::intents;
 use crate::invoices;
 use crate::params::{Params, Patch};
 use crate::payment_intents::{self, Attempted};
-use crate::payment_methods::{self, Resolved, SUPPORTED_TYPES};
+use crate::payment_methods::{self, Resolved};
 use crate::prices;
 use crate::setup_intents::{self, Confirmed};
 use crate::store::{Filter, ListQuery, Range, Record, Write};
@@ -1178,11 +1178,8 @@ pub async fn submit(ctx: &Ctx, id: &str, submission: &Submission) -> ApiResult<S
 /// pointing at it (not shown until the session completes).
 async fn create_subscription(ctx: &Ctx, record: &Record) -> ApiResult<Vec<Write>> {
     let session = &record.data;
-    let customer_id = session["customer"]
-        .as_str()
-        .or_else(|| session["_twin_customer"].as_str())
-        .unwrap_or_default();
-    let customer = ctx.load("customer", customer_id, "customer").await?;
+    let customer_id = buyer(session).unwrap_or_default();
+    let customer = ctx.load("customer", &customer_id, "customer").await?;
     let mut items = Vec::new();
     for item in session["line_items"]["data"]
         .as_array()
@@ -1195,11 +1192,9 @@ async fn create_subscription(ctx: &Ctx, record: &Record) -> ApiResult<Vec<Write>
     }
     let data = &session["_twin_subscription_data"];
     let mut options = BTreeMap::new();
-    let types = session["payment_method_types"]
-        .as_array()
+    let types = intents::accepted_types(session)
         .into_iter()
-        .flatten()
-        .filter_map(|t| t.as_str().map(|t| Node::Str(t.to_owned())))
+        .map(Node::Str)
         .collect();
     options.insert(
         "payment_settings".to_owned(),
@@ -1299,12 +1294,7 @@ async fn session_intent(
 /// A new SetupIntent or PaymentIntent for the session, from its
 /// `setup_intent_data` / `payment_intent_data`.
 fn new_intent_document(session: &Value, object: &str, customer: Option<&str>) -> Value {
-    let types: Vec<String> = session["payment_method_types"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.as_str().map(str::to_owned))
-        .collect();
+    let types = intents::accepted_types(session);
     let mut doc = if object == "setup_intent" {
         let mut doc = setup_intents::new_document();
         let data = &session["_twin_setup_intent_data"];
@@ -1355,10 +1345,7 @@ async fn pay(
     let mut session = record.data.clone();
     let id = record.id.clone();
     session["_twin_email"] = json!(email);
-    let customer = session["customer"]
-        .as_str()
-        .or_else(|| session["_twin_customer"].as_str())
-        .map(str::to_owned);
+    let customer = buyer(&session);
     let mut writes = Vec::new();
     let Some((intent, is_new)) = session_intent(ctx, &session, customer.as_deref()).await? else {
         // Nothing to pay or set up (a free subscription): done.
@@ -1466,11 +1453,7 @@ async fn complete(
 ) -> ApiResult<()> {
     session["status"] = json!("complete");
     session["url"] = Value::Null;
-    let customer = session["customer"]
-        .as_str()
-        .or_else(|| session["_twin_customer"].as_str())
-        .map(str::to_owned);
-    session["customer"] = json!(customer);
+    session["customer"] = json!(buyer(session));
     let pm_id = intent
         .and_then(|i| i["payment_method"].as_str())
         .map(str::to_owned);
@@ -1560,17 +1543,13 @@ pub async fn last_error(ctx: &Ctx, session: &Value) -> ApiResult<Option<String>>
     Ok(message)
 }
 
-/// The payment method types Stripe-twin can take on the page, in the
-/// session's order.
-pub fn page_types(session: &Value) -> Vec<String> {
-    session["payment_method_types"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.as_str())
-        .filter(|t| SUPPORTED_TYPES.contains(t))
+/// The session's customer: the one it was created with, or the one the
+/// buyer's first submit created (shown once the session completes).
+fn buyer(session: &Value) -> Option<String> {
+    session["customer"]
+        .as_str()
+        .or_else(|| session["_twin_customer"].as_str())
         .map(str::to_owned)
-        .collect()
 }
 
 /// `success_url` or `return_url` with the session's ID in place of the
