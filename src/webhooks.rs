@@ -151,7 +151,6 @@ fn plan(
                 json!({
                     "endpoint": endpoint.id,
                     "url": endpoint.data["url"],
-                    "secret": endpoint.data["_twin_secret"],
                     "attempts": [],
                 }),
             )
@@ -316,12 +315,14 @@ async fn attempt(
         return;
     };
     // An endpoint's retries follow it: none once it is deleted or
-    // disabled, to its current URL and secret otherwise.
+    // disabled, to its current URL and secret otherwise (the forwarding
+    // URL's delivery carries its own).
+    let mut secret = delivery.data["secret"].clone();
     if let Some(endpoint_id) = delivery.data["endpoint"].as_str().map(str::to_owned) {
         match store.get(&delivery.account, &endpoint_id).await {
             Ok(Some(endpoint)) if !endpoint.deleted && endpoint.data["status"] == "enabled" => {
                 delivery.data["url"] = endpoint.data["url"].clone();
-                delivery.data["secret"] = endpoint.data["_twin_secret"].clone();
+                secret = endpoint.data["_twin_secret"].clone();
             }
             Ok(_) => {
                 delivery.status = "failed".to_owned();
@@ -338,10 +339,7 @@ async fn attempt(
     }
     let body = serde_json::to_string_pretty(&event.data).unwrap_or_default();
     let url = delivery.data["url"].as_str().unwrap_or_default().to_owned();
-    let secret = delivery.data["secret"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let secret = secret.as_str().unwrap_or_default().to_owned();
     let sent_at = ids::now();
     let started = Instant::now();
     let result = client
