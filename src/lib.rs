@@ -82,7 +82,6 @@ pub fn app(state: AppState) -> Router {
         .merge(prices::router())
         .merge(checkout_sessions::router())
         .merge(webhook_endpoints::router())
-        .route("/_config/webhook_deliveries", get(list_webhook_deliveries))
         .route("/_config/data", delete(wipe_account_data))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -198,22 +197,6 @@ async fn healthz(State(state): State<AppState>) -> Response {
         )
             .into_response(),
     }
-}
-
-/// `GET /_config/webhook_deliveries`: the caller's webhook deliveries,
-/// newest first, each with its attempts (status code, duration, the
-/// receiver's answer, the next retry).
-async fn list_webhook_deliveries(
-    Call { ctx, mut params }: Call,
-) -> ApiResult<axum::Json<serde_json::Value>> {
-    let limit = params.int("limit")?.unwrap_or(100).clamp(1, 1000);
-    params.finish()?;
-    let deliveries = ctx.store().list_deliveries(&ctx.account, limit).await?;
-    Ok(axum::Json(json!({
-        "object": "list",
-        "data": deliveries.iter().map(webhooks::delivery_view).collect::<Vec<_>>(),
-        "url": "/_config/webhook_deliveries",
-    })))
 }
 
 /// `DELETE /_config/data`: forgets every object of the caller's account,
