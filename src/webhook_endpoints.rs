@@ -1,6 +1,7 @@
 //! `/v1/webhook_endpoints`: create, retrieve, update, delete and list the
 //! URLs events are delivered to (see `webhooks.rs`). The signing secret is
-//! shown on create only, as Stripe does.
+//! shown on create only, as Stripe does. `GET /_config/webhook_deliveries`
+//! shows what was delivered to them.
 
 use axum::extract::Path;
 use axum::routing::get;
