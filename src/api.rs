@@ -20,6 +20,7 @@ use crate::ids;
 use crate::params::Params;
 use crate::search;
 use crate::store::{Cursor, ListQuery, Range, Record, Store, StoreError, StoreResult, Write};
+use crate::unit_of_work::UnitOfWork;
 use crate::webhooks::WebhookSettings;
 
 /// The API version whose object shapes this server emulates.
@@ -136,6 +137,16 @@ impl AppState {
     pub fn public_url(&self) -> Option<&str> {
         self.0.public_url.as_deref()
     }
+
+    /// After a commit: events are waiting for the webhook worker.
+    pub fn committed(&self, writes: &[Write]) {
+        if writes
+            .iter()
+            .any(|w| matches!(w, Write::Insert(r) if r.object == "event"))
+        {
+            self.0.webhook_wake.notify_one();
+        }
+    }
 }
 
 /// Who is calling and how, for one request.
@@ -150,6 +161,9 @@ pub struct Ctx {
     pub client: ClientInfo,
     /// This server's address as the caller reaches it, for URLs we hand out.
     pub origin: String,
+    /// An API request's staged writes, committed when it has answered;
+    /// None (pages) commits each change at once.
+    pub unit: Option<Arc<UnitOfWork>>,
 }
 
 impl Ctx {
@@ -164,6 +178,7 @@ impl Ctx {
             expand: Vec::new(),
             client: ClientInfo::of(parts),
             origin: origin(state, parts),
+            unit: None,
         }
     }
 }
@@ -287,7 +302,7 @@ impl ClientCall {
             let secret = secret
                 .clone()
                 .ok_or_else(|| ApiError::missing_param("client_secret"))?;
-            match self.ctx.store().find(id).await? {
+            match self.ctx.find(id).await? {
                 Some((account, record)) if record.object == object => {
                     if record.data["client_secret"] != json!(secret) {
                         return Err(client_secret_mismatch(object));
@@ -391,7 +406,7 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let idempotency_key = idempotency_key(&parts.headers, &parts.method);
+    let idempotency_key = crate::idempotency::key_of(&parts.headers, &parts.method)?;
     // A publishable key's account is the object's, found later; it was
     // seeded when the object was made with a secret key.
     let account = match key.kind {
@@ -409,19 +424,9 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
         expand,
         client: ClientInfo::of(&parts),
         origin: origin(state, &parts),
+        unit: parts.extensions.get::<Arc<UnitOfWork>>().cloned(),
     };
     Ok((key, ctx, params))
-}
-
-pub fn idempotency_key(headers: &HeaderMap, method: &Method) -> Option<String> {
-    if method != Method::POST {
-        return None;
-    }
-    headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
 }
 
 pub fn decode_error(err: form::DecodeError) -> ApiError {
@@ -550,10 +555,51 @@ impl Ctx {
 
     /// Loads an object of the given type; anything else is `resource_missing`.
     pub async fn load(&self, object: &str, id: &str, param: &str) -> ApiResult<Record> {
-        match self.store().get(&self.account, id).await? {
+        match self.get(id).await? {
             Some(record) if record.object == object => Ok(record),
             _ => Err(ApiError::no_such(display_name(object), id, param)),
         }
+    }
+
+    /// An object of the caller's account as this request sees it: what it
+    /// has written itself, else what the store has.
+    pub async fn get(&self, id: &str) -> ApiResult<Option<Record>> {
+        if let Some(unit) = &self.unit {
+            if let Some(staged) = unit.get(&self.account, id) {
+                return Ok(Some(staged));
+            }
+            let stored = self.store().get(&self.account, id).await?;
+            if let Some(record) = &stored {
+                unit.note_read(&self.account, record);
+            }
+            return Ok(stored);
+        }
+        Ok(self.store().get(&self.account, id).await?)
+    }
+
+    /// An object by id alone (client secrets, page tokens), with its account.
+    pub async fn find(&self, id: &str) -> ApiResult<Option<(String, Record)>> {
+        if let Some(unit) = &self.unit
+            && let Some(staged) = unit.get(&self.account, id)
+        {
+            return Ok(Some((self.account.clone(), staged)));
+        }
+        Ok(self.store().find(id).await?)
+    }
+
+    /// The records a list query selects, as this request sees them.
+    pub async fn list_records(&self, query: &ListQuery) -> ApiResult<Vec<Record>> {
+        let Some(unit) = &self.unit else {
+            return Ok(self.store().list(&self.account, query).await?);
+        };
+        let staged = unit.staged_count(&self.account, query.object);
+        if staged == 0 {
+            return Ok(self.store().list(&self.account, query).await?);
+        }
+        let mut wider = query.clone();
+        wider.limit = query.limit.saturating_add(staged as i64);
+        let stored = self.store().list(&self.account, &wider).await?;
+        Ok(unit.overlay(&self.account, query, stored))
     }
 
     /// Answers with an object after applying the request's `expand[]`.
@@ -582,7 +628,7 @@ impl Ctx {
             ),
             _ => Cursor::Start,
         };
-        let mut records = self.store().list(&self.account, &query).await?;
+        let mut records = self.list_records(&query).await?;
         let has_more = records.len() as i64 > paging.limit;
         if has_more {
             match query.cursor {
@@ -655,7 +701,7 @@ impl Ctx {
             let mut batch_query = ListQuery::new(object);
             batch_query.cursor = cursor;
             batch_query.limit = BATCH;
-            let batch = self.store().list(&self.account, &batch_query).await?;
+            let batch = self.list_records(&batch_query).await?;
             let exhausted = (batch.len() as i64) < BATCH;
             for record in batch {
                 cursor = Cursor::After(record.seq);
@@ -684,7 +730,7 @@ impl Ctx {
     }
 
     async fn cursor_position(&self, object: &str, id: &str, param: &str) -> ApiResult<i64> {
-        match self.store().get(&self.account, id).await? {
+        match self.get(id).await? {
             Some(record) if record.object == object => {}
             _ => return Err(ApiError::no_such(display_name(object), id, param)),
         }
@@ -734,23 +780,18 @@ impl Ctx {
         writes
     }
 
+    /// Commits writes: in an API request, stages them for the request's
+    /// one transaction; elsewhere, at once.
     pub async fn commit(&self, writes: &[Write]) -> ApiResult<()> {
+        if let Some(unit) = &self.unit {
+            return unit.stage(&self.account, writes);
+        }
         self.store()
             .commit(&self.account, writes)
             .await
             .map_err(store_error)?;
-        self.committed(writes);
+        self.state.committed(writes);
         Ok(())
-    }
-
-    /// After a commit: events are waiting for the webhook worker.
-    fn committed(&self, writes: &[Write]) {
-        if writes
-            .iter()
-            .any(|w| matches!(w, Write::Insert(r) if r.object == "event"))
-        {
-            self.state.0.webhook_wake.notify_one();
-        }
     }
 
     /// Read-modify-write with optimistic concurrency: `change` sees the
@@ -787,11 +828,18 @@ impl Ctx {
         Step: FnMut() -> Fut,
         Fut: Future<Output = ApiResult<(Vec<Write>, T)>>,
     {
+        if let Some(unit) = &self.unit {
+            // The request's unit of work runs the whole request again on a
+            // conflict, this step included.
+            let (writes, out) = step().await?;
+            unit.stage(&self.account, &writes)?;
+            return Ok(out);
+        }
         for _ in 0..8 {
             let (writes, out) = step().await?;
             match self.store().commit(&self.account, &writes).await {
                 Ok(()) => {
-                    self.committed(&writes);
+                    self.state.committed(&writes);
                     return Ok(out);
                 }
                 Err(StoreError::Conflict) => continue,

@@ -241,7 +241,7 @@ fn expand_path<'a>(
         match kind {
             Expansion::Reference => {
                 if let Value::String(id) = slot
-                    && let Some(record) = ctx.store().get(&ctx.account, id).await?
+                    && let Some(record) = ctx.get(id).await?
                 {
                     // Keep the hidden fields that any requested path reaches
                     // through this object, not only this path's next step.
@@ -287,7 +287,7 @@ async fn first_page(
     let mut query = ListQuery::new(object);
     query.filters.push(filter);
     query.limit = 11;
-    let mut records = ctx.store().list(&ctx.account, &query).await?;
+    let mut records = ctx.list_records(&query).await?;
     let has_more = records.len() > 10;
     records.truncate(10);
     Ok(json!({

@@ -54,7 +54,8 @@ pub fn draft(
 ) -> Value {
     let id = ids::new_id("in");
     let currency = subscription["currency"].clone();
-    let total: i64 = lines.iter().map(|l| l.amount).sum();
+    // Callers keep totals within Stripe's bound (crate::money).
+    let total = lines.iter().fold(0i64, |t, l| t.saturating_add(l.amount));
     let line_docs: Vec<Value> = lines
         .iter()
         .map(|line| {
@@ -310,7 +311,7 @@ pub async fn after_payment(ctx: &Ctx, intent: &Value, writes: &mut Vec<Write>) -
     let Some(invoice_id) = intent["_twin_invoice"].as_str() else {
         return Ok(());
     };
-    let Some(record) = ctx.store().get(&ctx.account, invoice_id).await? else {
+    let Some(record) = ctx.get(invoice_id).await? else {
         return Ok(());
     };
     apply_payment(ctx, &record, intent, writes).await?;
@@ -333,7 +334,7 @@ async fn apply_payment(
     match intent["status"].as_str() {
         Some("succeeded") => {
             let payment_record = match invoice["_twin_invoice_payment"].as_str() {
-                Some(id) => ctx.store().get(&ctx.account, id).await?,
+                Some(id) => ctx.get(id).await?,
                 None => None,
             };
             let mut payment = payment_record.as_ref().map(|r| r.data.clone());
@@ -450,7 +451,7 @@ async fn pay_invoice(
             let mut writes = Vec::new();
             if out_of_band {
                 let payment_record = match invoice["_twin_invoice_payment"].as_str() {
-                    Some(id) => ctx.store().get(&ctx.account, id).await?,
+                    Some(id) => ctx.get(id).await?,
                     None => None,
                 };
                 mark_paid(&ctx, &mut invoice, None, &mut writes);
@@ -465,7 +466,7 @@ async fn pay_invoice(
                     writes.push(Write::Update(record.with_data(payment)));
                 }
                 if let Some(intent_id) = invoice["_twin_payment_intent"].as_str()
-                    && let Some(intent) = ctx.store().get(&ctx.account, intent_id).await?
+                    && let Some(intent) = ctx.get(intent_id).await?
                     && intent.data["status"] != "succeeded"
                     && intent.data["status"] != "canceled"
                 {

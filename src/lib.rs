@@ -25,6 +25,7 @@ pub mod ids;
 pub mod intents;
 pub mod invoices;
 pub mod mandates;
+pub mod money;
 pub mod pages;
 pub mod params;
 pub mod payment_intents;
@@ -36,6 +37,7 @@ pub mod setup_intents;
 pub mod store;
 pub mod subscriptions;
 pub mod test_cards;
+pub mod unit_of_work;
 pub mod webhook_endpoints;
 pub mod webhooks;
 
@@ -53,9 +55,7 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -83,9 +83,13 @@ pub fn app(state: AppState) -> Router {
         .merge(checkout_sessions::router())
         .merge(webhook_endpoints::router())
         .route("/_config/data", delete(wipe_account_data))
+        // Inside the unit of work: a panic is a 5xx it does not commit.
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("a handler panicked".into()).into_response()
+        }))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            idempotency::idempotency,
+            unit_of_work::run,
         ));
     Router::new()
         .merge(api)
@@ -99,7 +103,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::Internal("a handler panicked".into()).into_response()
                 }))
-                .layer(SetRequestIdLayer::new(REQUEST_ID, StripeRequestId))
+                .layer(middleware::from_fn(assign_request_id))
                 .layer(TraceLayer::new_for_http())
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(cors())
@@ -136,15 +140,14 @@ pub async fn serve(
     served
 }
 
-#[derive(Clone, Copy)]
-struct StripeRequestId;
-
-impl MakeRequestId for StripeRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&format!("req_{}", ids::random_base62(14)))
-            .ok()
-            .map(RequestId::new)
+/// Every request gets a `Request-Id` of ours; one the client sent is
+/// replaced, as Stripe's request ids are its own.
+async fn assign_request_id(mut request: Request, next: Next) -> Response {
+    let id = format!("req_{}", ids::random_base62(14));
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        request.headers_mut().insert(REQUEST_ID, value);
     }
+    next.run(request).await
 }
 
 /// Browsers (Stripe.js-style callers, hosted pages' tests) may call the API.
@@ -204,11 +207,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 async fn wipe_account_data(Call { ctx, params }: Call) -> ApiResult<axum::Json<serde_json::Value>> {
     params.finish()?;
     // The fixtures marker is bookkeeping, not one of the caller's objects.
-    let marker = ctx
-        .store()
-        .get(&ctx.account, fixtures::MARKER_ID)
-        .await?
-        .is_some();
+    let marker = ctx.get(fixtures::MARKER_ID).await?.is_some();
     let removed = ctx.store().wipe_account(&ctx.account).await?;
     ctx.state.reseed(&ctx.account).await?;
     Ok(axum::Json(json!({

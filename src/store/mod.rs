@@ -24,6 +24,10 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("stored document is not valid JSON: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// An idempotent request's hold on its key ran out and another
+    /// request took the key: this one's writes must not land.
+    #[error("the idempotency key was claimed by another request")]
+    ClaimLost,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -79,6 +83,23 @@ pub enum Write {
     Insert(Record),
     /// Replace the record if it is still at `record.version`.
     Update(Record),
+    /// Store the answer of the idempotent request that claimed a key, in
+    /// the same transaction as the request's objects and events.
+    Answer(Answer),
+}
+
+/// What a request with an `Idempotency-Key` answered, kept for replays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The key's account: the caller's, which for a publishable key is not
+    /// the account the objects live in.
+    pub account: String,
+    pub key: String,
+    /// The claiming request: a claim taken over by another request (its
+    /// hold ran out) refuses this answer and the writes with it.
+    pub request_id: String,
+    pub status: u16,
+    pub body: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -144,8 +165,12 @@ pub enum Claim {
     InProgress,
     /// The key was used for another request: its method and path, fingerprint.
     Mismatch { method_path: String },
-    /// Replay this stored answer.
-    Replay { status: u16, body: String },
+    /// Replay this stored answer, first given to the request `request_id`.
+    Replay {
+        status: u16,
+        body: String,
+        request_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -154,11 +179,17 @@ pub struct IdempotencyRequest<'a> {
     pub key: &'a str,
     pub method_path: &'a str,
     pub fingerprint: &'a str,
+    /// The claiming request's Request-Id.
+    pub request_id: &'a str,
+    /// Unix seconds.
     pub now: i64,
     /// Keys older than this (unix seconds) count as unused.
     pub expired_before: i64,
-    /// An in-flight claim older than this was abandoned (its server died).
-    pub stale_before: i64,
+    /// Unix milliseconds: an in-flight claim whose hold ended before this
+    /// was abandoned (its server died).
+    pub now_ms: i64,
+    /// Unix milliseconds: how long this claim holds unless renewed.
+    pub lease_until: i64,
 }
 
 /// One event owed to one webhook destination (an endpoint, or the
@@ -196,16 +227,24 @@ pub trait Store: Send + Sync + 'static {
     async fn list(&self, account: &str, query: &ListQuery) -> StoreResult<Vec<Record>>;
     /// Applies all writes in one transaction, or none of them.
     async fn commit(&self, account: &str, writes: &[Write]) -> StoreResult<()>;
+    /// Takes an idempotency key for a request, or says why it cannot. The
+    /// answer is stored later by a [`Write::Answer`] in `commit`.
     async fn claim_idempotency(&self, request: &IdempotencyRequest<'_>) -> StoreResult<Claim>;
-    async fn complete_idempotency(
+    /// Extends a running request's hold on its key (unix milliseconds).
+    async fn renew_idempotency(
         &self,
         account: &str,
         key: &str,
-        status: u16,
-        body: &str,
+        request_id: &str,
+        lease_until: i64,
     ) -> StoreResult<()>;
     /// Forgets an in-flight claim whose request failed on our side.
-    async fn release_idempotency(&self, account: &str, key: &str) -> StoreResult<()>;
+    async fn release_idempotency(
+        &self,
+        account: &str,
+        key: &str,
+        request_id: &str,
+    ) -> StoreResult<()>;
     /// Removes every object, idempotency key and delivery of an account.
     async fn wipe_account(&self, account: &str) -> StoreResult<u64>;
 
@@ -231,7 +270,54 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_events(&self, before: i64) -> StoreResult<u64>;
 }
 
+impl ListQuery {
+    /// Whether a record is one this query selects (its filters, `created`
+    /// range, deletion and cursor), decided in memory: for objects a
+    /// request has written but not yet committed.
+    pub fn matches(&self, record: &Record) -> bool {
+        let cursor_ok = match self.cursor {
+            Cursor::Start => true,
+            Cursor::After(seq) => record.seq < seq,
+            Cursor::Before(seq) => record.seq > seq,
+        };
+        record.object == self.object
+            && (self.include_deleted || !record.deleted)
+            && self.created.contains(record.created)
+            && cursor_ok
+            && self.filters.iter().all(|f| f.matches(record))
+    }
+}
+
+impl Filter {
+    fn matches(&self, record: &Record) -> bool {
+        let at = |path: &str| {
+            path.split('.')
+                .try_fold(&record.data, |value, key| value.get(key))
+        };
+        match self {
+            Filter::Customer(customer) => record.customer.as_deref() == Some(customer),
+            Filter::Field(path, values) => at(path).is_some_and(|v| values.contains(v)),
+            Filter::FieldPrefix(path, prefix) => at(path)
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.starts_with(prefix.as_str())),
+            Filter::ArrayContains(path, wanted) => at(path)
+                .and_then(Value::as_array)
+                .is_some_and(|items| items.iter().any(|i| i.as_str() == Some(wanted))),
+            Filter::FieldRange(path, range) => at(path)
+                .and_then(Value::as_i64)
+                .is_some_and(|v| range.contains(v)),
+        }
+    }
+}
+
 impl Range {
+    pub fn contains(&self, value: i64) -> bool {
+        self.gt.is_none_or(|b| value > b)
+            && self.gte.is_none_or(|b| value >= b)
+            && self.lt.is_none_or(|b| value < b)
+            && self.lte.is_none_or(|b| value <= b)
+    }
+
     /// The bounds that are set, as SQL comparison operators.
     pub fn bounds(&self) -> impl Iterator<Item = (&'static str, i64)> {
         [
@@ -257,6 +343,7 @@ fn existing_claim(
     fingerprint: String,
     status: Option<i64>,
     body: Option<String>,
+    request_id: Option<String>,
 ) -> Claim {
     if method_path != request.method_path || fingerprint != request.fingerprint {
         return Claim::Mismatch { method_path };
@@ -265,6 +352,7 @@ fn existing_claim(
         (Some(status), Some(body)) => Claim::Replay {
             status: u16::try_from(status).unwrap_or(500),
             body,
+            request_id,
         },
         _ => Claim::InProgress,
     }

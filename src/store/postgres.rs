@@ -280,6 +280,22 @@ impl Store for PostgresStore {
                         return Err(StoreError::Conflict);
                     }
                 }
+                Write::Answer(answer) => {
+                    let done = sqlx::query(
+                        "UPDATE idempotency_keys SET status = $1, body = $2, locked_until = NULL
+                         WHERE account = $3 AND key = $4 AND request_id = $5 AND status IS NULL",
+                    )
+                    .bind(i32::from(answer.status))
+                    .bind(&answer.body)
+                    .bind(&answer.account)
+                    .bind(&answer.key)
+                    .bind(&answer.request_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::ClaimLost);
+                    }
+                }
             }
         }
         tx.commit().await?;
@@ -294,28 +310,32 @@ impl Store for PostgresStore {
     async fn claim_idempotency(&self, request: &IdempotencyRequest<'_>) -> StoreResult<Claim> {
         for _ in 0..3 {
             let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (account, key, method_path, fingerprint, created, status, body)
-                 VALUES ($1, $2, $3, $4, $5, NULL, NULL)
+                "INSERT INTO idempotency_keys (account, key, method_path, fingerprint, created, status, body, request_id, locked_until)
+                 VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6, $7)
                  ON CONFLICT (account, key) DO UPDATE SET
                     method_path = excluded.method_path, fingerprint = excluded.fingerprint,
-                    created = excluded.created, status = NULL, body = NULL
-                 WHERE idempotency_keys.created < $6
-                    OR (idempotency_keys.status IS NULL AND idempotency_keys.created < $7)",
+                    created = excluded.created, status = NULL, body = NULL,
+                    request_id = excluded.request_id, locked_until = excluded.locked_until
+                 WHERE idempotency_keys.created < $8
+                    OR (idempotency_keys.status IS NULL
+                        AND COALESCE(idempotency_keys.locked_until, 0) < $9)",
             )
             .bind(request.account)
             .bind(request.key)
             .bind(request.method_path)
             .bind(request.fingerprint)
             .bind(request.now)
+            .bind(request.request_id)
+            .bind(request.lease_until)
             .bind(request.expired_before)
-            .bind(request.stale_before)
+            .bind(request.now_ms)
             .execute(&self.pool)
             .await?;
             if claimed.rows_affected() == 1 {
                 return Ok(Claim::Claimed);
             }
             let row = sqlx::query(
-                "SELECT method_path, fingerprint, status, body FROM idempotency_keys WHERE account = $1 AND key = $2",
+                "SELECT method_path, fingerprint, status, body, request_id FROM idempotency_keys WHERE account = $1 AND key = $2",
             )
             .bind(request.account)
             .bind(request.key)
@@ -330,36 +350,43 @@ impl Store for PostgresStore {
                 row.try_get("fingerprint")?,
                 row.try_get::<Option<i32>, _>("status")?.map(i64::from),
                 row.try_get("body")?,
+                row.try_get("request_id")?,
             ));
         }
         Ok(Claim::InProgress)
     }
 
-    async fn complete_idempotency(
+    async fn renew_idempotency(
         &self,
         account: &str,
         key: &str,
-        status: u16,
-        body: &str,
+        request_id: &str,
+        lease_until: i64,
     ) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE idempotency_keys SET status = $1, body = $2 WHERE account = $3 AND key = $4",
+            "UPDATE idempotency_keys SET locked_until = $1 WHERE account = $2 AND key = $3 AND request_id = $4 AND status IS NULL",
         )
-        .bind(i32::from(status))
-        .bind(body)
+        .bind(lease_until)
         .bind(account)
         .bind(key)
+        .bind(request_id)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    async fn release_idempotency(&self, account: &str, key: &str) -> StoreResult<()> {
+    async fn release_idempotency(
+        &self,
+        account: &str,
+        key: &str,
+        request_id: &str,
+    ) -> StoreResult<()> {
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE account = $1 AND key = $2 AND status IS NULL",
+            "DELETE FROM idempotency_keys WHERE account = $1 AND key = $2 AND request_id = $3 AND status IS NULL",
         )
         .bind(account)
         .bind(key)
+        .bind(request_id)
         .execute(&self.pool)
         .await?;
         Ok(())

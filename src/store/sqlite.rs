@@ -273,6 +273,22 @@ impl Store for SqliteStore {
                         return Err(StoreError::Conflict);
                     }
                 }
+                Write::Answer(answer) => {
+                    let done = sqlx::query(
+                        "UPDATE idempotency_keys SET status = ?, body = ?, locked_until = NULL
+                         WHERE account = ? AND key = ? AND request_id = ? AND status IS NULL",
+                    )
+                    .bind(i64::from(answer.status))
+                    .bind(&answer.body)
+                    .bind(&answer.account)
+                    .bind(&answer.key)
+                    .bind(&answer.request_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::ClaimLost);
+                    }
+                }
             }
         }
         tx.commit().await?;
@@ -282,28 +298,32 @@ impl Store for SqliteStore {
     async fn claim_idempotency(&self, request: &IdempotencyRequest<'_>) -> StoreResult<Claim> {
         for _ in 0..3 {
             let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (account, key, method_path, fingerprint, created, status, body)
-                 VALUES (?, ?, ?, ?, ?, NULL, NULL)
+                "INSERT INTO idempotency_keys (account, key, method_path, fingerprint, created, status, body, request_id, locked_until)
+                 VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?)
                  ON CONFLICT (account, key) DO UPDATE SET
                     method_path = excluded.method_path, fingerprint = excluded.fingerprint,
-                    created = excluded.created, status = NULL, body = NULL
+                    created = excluded.created, status = NULL, body = NULL,
+                    request_id = excluded.request_id, locked_until = excluded.locked_until
                  WHERE idempotency_keys.created < ?
-                    OR (idempotency_keys.status IS NULL AND idempotency_keys.created < ?)",
+                    OR (idempotency_keys.status IS NULL
+                        AND coalesce(idempotency_keys.locked_until, 0) < ?)",
             )
             .bind(request.account)
             .bind(request.key)
             .bind(request.method_path)
             .bind(request.fingerprint)
             .bind(request.now)
+            .bind(request.request_id)
+            .bind(request.lease_until)
             .bind(request.expired_before)
-            .bind(request.stale_before)
+            .bind(request.now_ms)
             .execute(&self.writer)
             .await?;
             if claimed.rows_affected() == 1 {
                 return Ok(Claim::Claimed);
             }
             let row = sqlx::query(
-                "SELECT method_path, fingerprint, status, body FROM idempotency_keys WHERE account = ? AND key = ?",
+                "SELECT method_path, fingerprint, status, body, request_id FROM idempotency_keys WHERE account = ? AND key = ?",
             )
             .bind(request.account)
             .bind(request.key)
@@ -318,36 +338,43 @@ impl Store for SqliteStore {
                 row.try_get("fingerprint")?,
                 row.try_get::<Option<i64>, _>("status")?,
                 row.try_get("body")?,
+                row.try_get("request_id")?,
             ));
         }
         Ok(Claim::InProgress)
     }
 
-    async fn complete_idempotency(
+    async fn renew_idempotency(
         &self,
         account: &str,
         key: &str,
-        status: u16,
-        body: &str,
+        request_id: &str,
+        lease_until: i64,
     ) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE idempotency_keys SET status = ?, body = ? WHERE account = ? AND key = ?",
+            "UPDATE idempotency_keys SET locked_until = ? WHERE account = ? AND key = ? AND request_id = ? AND status IS NULL",
         )
-        .bind(i64::from(status))
-        .bind(body)
+        .bind(lease_until)
         .bind(account)
         .bind(key)
+        .bind(request_id)
         .execute(&self.writer)
         .await?;
         Ok(())
     }
 
-    async fn release_idempotency(&self, account: &str, key: &str) -> StoreResult<()> {
+    async fn release_idempotency(
+        &self,
+        account: &str,
+        key: &str,
+        request_id: &str,
+    ) -> StoreResult<()> {
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE account = ? AND key = ? AND status IS NULL",
+            "DELETE FROM idempotency_keys WHERE account = ? AND key = ? AND request_id = ? AND status IS NULL",
         )
         .bind(account)
         .bind(key)
+        .bind(request_id)
         .execute(&self.writer)
         .await?;
         Ok(())
