@@ -316,8 +316,18 @@ async fn payment_flows(twin: &Recorder<'_>, customer: &str) {
         )
         .await;
     let charge = id(&paid["latest_charge"]);
+    let expanded = twin
+        .get(&format!(
+            "/v1/charges/{charge}?expand[]=balance_transaction&expand[]=payment_intent&expand[]=customer"
+        ))
+        .await;
     twin.get(&format!(
-        "/v1/charges/{charge}?expand[]=balance_transaction&expand[]=payment_intent&expand[]=customer"
+        "/v1/balance_transactions/{}",
+        id(&expanded["balance_transaction"])
+    ))
+    .await;
+    twin.get(&format!(
+        "/v1/balance_transactions?source={charge}&expand[]=data.source"
     ))
     .await;
     twin.call(
@@ -831,12 +841,15 @@ async fn every_returned_object_matches_the_spec(server: TestServer) {
 #[test]
 fn the_check_finds_each_kind_of_problem() {
     let spec = Spec::load();
-    let fixtures: Value =
-        serde_json::from_str(include_str!("../fixtures/customers.json")).unwrap();
+    let fixtures: Value = serde_json::from_str(include_str!("../fixtures/customers.json")).unwrap();
     let customer = fixtures[0].clone();
     let clean = spec.check(&customer, "customer", "customer");
     assert_eq!(clean.problems, [], "the shipped fixture matches the spec");
-    assert!(clean.checked.contains(&"invoice_setting_customer_setting".to_owned()));
+    assert!(
+        clean
+            .checked
+            .contains(&"invoice_setting_customer_setting".to_owned())
+    );
 
     let mut broken = customer.clone();
     let map = broken.as_object_mut().unwrap();
@@ -846,7 +859,10 @@ fn the_check_finds_each_kind_of_problem() {
     map.insert("balance".into(), json!("lots"));
     map.insert("tax_exempt".into(), json!("sometimes"));
     map.insert("business_name".into(), Value::Null);
-    map.insert("default_source".into(), json!({"id": "card_1", "object": "card"}));
+    map.insert(
+        "default_source".into(),
+        json!({"id": "card_1", "object": "card"}),
+    );
     broken["invoice_settings"]["footer"] = json!(5);
     let found: BTreeSet<(String, String, Kind)> = spec
         .check(&broken, "customer", "customer")
@@ -862,7 +878,11 @@ fn the_check_finds_each_kind_of_problem() {
         ("customer", "tax_exempt", Kind::EnumValue),
         ("customer", "business_name", Kind::WrongType),
         ("customer", "default_source", Kind::WrongType),
-        ("invoice_setting_customer_setting", "footer", Kind::WrongType),
+        (
+            "invoice_setting_customer_setting",
+            "footer",
+            Kind::WrongType,
+        ),
     ]
     .into_iter()
     .map(|(s, k, kind)| (s.to_owned(), k.to_owned(), kind))
