@@ -2,7 +2,7 @@
 //! decoding, `expand[]`, lists, events and optimistic writes. Handlers get a
 //! [`Call`] (context + parameters) and answer through [`Ctx`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use axum::Json;
@@ -575,6 +575,63 @@ impl Ctx {
             return Ok(stored);
         }
         Ok(self.store().get(&self.account, id).await?)
+    }
+
+    /// The caller's objects among `ids` (each once, in no order), as this
+    /// request sees them.
+    pub async fn get_many(&self, ids: &[String]) -> ApiResult<Vec<Record>> {
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.unit.as_ref().and_then(|u| u.get(&self.account, id)) {
+                Some(staged) => found.push(staged),
+                None if !missing.contains(id) => missing.push(id.clone()),
+                None => {}
+            }
+        }
+        found.extend(self.store().get_many(&self.account, &missing).await?);
+        Ok(found)
+    }
+
+    /// For each owner, its newest `per_owner` objects of a type (see
+    /// [`Store::list_per_owner`]), as this request sees them.
+    pub async fn list_per_owner(
+        &self,
+        object: &'static str,
+        owner: crate::store::Owner,
+        owners: &[String],
+        per_owner: i64,
+    ) -> ApiResult<Vec<Record>> {
+        let staged = self
+            .unit
+            .as_ref()
+            .map_or(0, |u| u.staged_count(&self.account, object));
+        let stored = self
+            .store()
+            .list_per_owner(
+                &self.account,
+                object,
+                owner,
+                owners,
+                per_owner + staged as i64,
+            )
+            .await?;
+        let Some(unit) = self.unit.as_ref().filter(|_| staged > 0) else {
+            return Ok(stored);
+        };
+        let mut query = ListQuery::new(object);
+        query.limit = i64::MAX;
+        let mut merged = unit.overlay(&self.account, &query, stored);
+        merged.retain(|r| owner.of(r).is_some_and(|o| owners.iter().any(|w| w == o)));
+        let mut kept: HashMap<String, i64> = HashMap::new();
+        merged.retain(|r| {
+            let count = kept
+                .entry(owner.of(r).unwrap_or_default().to_owned())
+                .or_default();
+            *count += 1;
+            *count <= per_owner
+        });
+        Ok(merged)
     }
 
     /// An object by id alone (client secrets, page tokens), with its account.

@@ -33,6 +33,7 @@ pub mod payment_methods;
 pub mod prices;
 pub mod products;
 pub mod search;
+pub mod serve;
 pub mod setup_intents;
 pub mod store;
 pub mod subscriptions;
@@ -123,20 +124,19 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop_worker, stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(webhooks::run(
+    let (stop_workers, stopped) = tokio::sync::watch::channel(false);
+    // Owned by this future: dropping it (a kill) ends them with the server.
+    let mut workers = tokio::task::JoinSet::new();
+    workers.spawn(webhooks::run(
         state.store_handle(),
         state.webhooks().clone(),
         state.webhook_wake(),
         stopped,
     ));
-    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    // The worker goes with the server; what it still owes stays in the store.
-    let _ = stop_worker.send(true);
-    let _ = worker.await;
+    let served = serve::accept_loop(listener, app(state), shutdown).await;
+    // The workers go with the server; what they still owe stays in the store.
+    let _ = stop_workers.send(true);
+    while workers.join_next().await.is_some() {}
     served
 }
 

@@ -115,6 +115,25 @@ pub enum Filter {
     FieldRange(&'static str, Range),
 }
 
+/// How an object names the object it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Owner {
+    /// Its `customer` column.
+    Customer,
+    /// A top-level string field of its document (e.g. `invoice`).
+    Field(&'static str),
+}
+
+impl Owner {
+    /// The owner an object names.
+    pub fn of(self, record: &Record) -> Option<&str> {
+        match self {
+            Owner::Customer => record.customer.as_deref(),
+            Owner::Field(field) => record.data[field].as_str(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Range {
     pub gt: Option<i64>,
@@ -218,6 +237,20 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
     async fn get(&self, account: &str, id: &str) -> StoreResult<Option<Record>>;
+    /// The objects of `account` among `ids`, in no particular order: what a
+    /// page of objects points at, in one query.
+    async fn get_many(&self, account: &str, ids: &[String]) -> StoreResult<Vec<Record>>;
+    /// For each of `owners`, the newest `per_owner` live objects of type
+    /// `object` that name it as their `owner` (newest first within each):
+    /// the lists embedded in a page of objects, in one query.
+    async fn list_per_owner(
+        &self,
+        account: &str,
+        object: &str,
+        owner: Owner,
+        owners: &[String],
+        per_owner: i64,
+    ) -> StoreResult<Vec<Record>>;
     /// An object by id alone, with the account that owns it: for callers
     /// that prove access with a secret the object holds (client secrets,
     /// page tokens) rather than with an API key.
@@ -329,6 +362,17 @@ impl Range {
         .into_iter()
         .filter_map(|(op, bound)| bound.map(|b| (op, b)))
     }
+}
+
+/// A field path written into SQL text (so expression indexes match): only
+/// the code's own static paths reach here; anything else is a bug.
+fn literal(path: &'static str) -> &'static str {
+    assert!(
+        path.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.'),
+        "not a plain field path: {path}"
+    );
+    path
 }
 
 /// Splits a dotted path for JSON path functions.

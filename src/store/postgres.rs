@@ -12,8 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::{
-    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Record, Store,
-    StoreError, StoreResult, Write, existing_claim, path_segments,
+    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Owner, Record,
+    Store, StoreError, StoreResult, Write, existing_claim, literal, path_segments,
 };
 
 pub struct PostgresStore {
@@ -125,6 +125,49 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn get_many(&self, account: &str, ids: &[String]) -> StoreResult<Vec<Record>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM objects WHERE account = $1 AND id = ANY($2)"
+        ))
+        .bind(account)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn list_per_owner(
+        &self,
+        account: &str,
+        object: &str,
+        owner: Owner,
+        owners: &[String],
+        per_owner: i64,
+    ) -> StoreResult<Vec<Record>> {
+        if owners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owner_column = match owner {
+            Owner::Customer => "customer".to_owned(),
+            Owner::Field(field) => format!("(data ->> '{}')", literal(field)),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {owner_column} ORDER BY seq DESC) AS rank
+             FROM objects WHERE account = $1 AND object = $2 AND NOT deleted AND {owner_column} = ANY($3)) ranked
+             WHERE rank <= $4 ORDER BY seq DESC"
+        ))
+        .bind(account)
+        .bind(object)
+        .bind(owners)
+        .bind(per_owner)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_from_row).collect()
     }
 
     async fn find(&self, id: &str) -> StoreResult<Option<(String, Record)>> {

@@ -13,8 +13,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Record, Store,
-    StoreError, StoreResult, Write, existing_claim,
+    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Owner, Record,
+    Store, StoreError, StoreResult, Write, existing_claim, literal,
 };
 
 pub struct SqliteStore {
@@ -112,6 +112,56 @@ impl Store for SqliteStore {
         .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn get_many(&self, account: &str, ids: &[String]) -> StoreResult<Vec<Record>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {COLUMNS} FROM objects WHERE account = "));
+        sql.push_bind(account).push(" AND id IN (");
+        let mut list = sql.separated(", ");
+        for id in ids {
+            list.push_bind(id.clone());
+        }
+        sql.push(")");
+        let rows = sql.build().fetch_all(&self.reader).await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn list_per_owner(
+        &self,
+        account: &str,
+        object: &str,
+        owner: Owner,
+        owners: &[String],
+        per_owner: i64,
+    ) -> StoreResult<Vec<Record>> {
+        if owners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owner_column = match owner {
+            Owner::Customer => "customer".to_owned(),
+            Owner::Field(field) => format!("json_extract(data, '{}')", json_path(literal(field))),
+        };
+        let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {COLUMNS} FROM (SELECT {COLUMNS}, ROW_NUMBER() OVER (PARTITION BY {owner_column} ORDER BY seq DESC) AS rank
+             FROM objects WHERE account = "
+        ));
+        sql.push_bind(account)
+            .push(" AND object = ")
+            .push_bind(object.to_owned())
+            .push(format!(" AND deleted = 0 AND {owner_column} IN ("));
+        let mut list = sql.separated(", ");
+        for id in owners {
+            list.push_bind(id.clone());
+        }
+        sql.push(")) WHERE rank <= ")
+            .push_bind(per_owner)
+            .push(" ORDER BY seq DESC");
+        let rows = sql.build().fetch_all(&self.reader).await?;
+        rows.iter().map(record_from_row).collect()
     }
 
     async fn find(&self, id: &str) -> StoreResult<Option<(String, Record)>> {

@@ -127,6 +127,16 @@ pub struct Stopped {
 impl Stopped {
     /// A new server on the stopped one's store, with the same fixtures.
     pub async fn start_with_webhooks(self, webhooks: WebhookSettings) -> TestServer {
+        self.start_wrapped(webhooks, |store| store).await
+    }
+
+    /// A new server on the stopped one's store, seen through `wrap` (a
+    /// store that injects faults, say).
+    pub async fn start_wrapped(
+        self,
+        webhooks: WebhookSettings,
+        wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+    ) -> TestServer {
         let store = open_store_at(
             self.backend,
             self.schema.as_deref(),
@@ -134,6 +144,7 @@ impl Stopped {
         )
         .await
         .expect("store");
+        let store = wrap(store);
         let launch = Launch {
             backend: self.backend,
             schema: self.schema,
@@ -333,6 +344,24 @@ impl TestServer {
             fixtures: self.fixtures.clone(),
         };
         self.stop().await;
+        stopped
+    }
+
+    /// Stops this server as a crash would: its task is aborted with its
+    /// requests in flight, nothing finishes. Keeps its store.
+    pub async fn kill(mut self) -> Stopped {
+        let stopped = Stopped {
+            backend: self.backend,
+            schema: self.schema.clone(),
+            dir: self._dir.take(),
+            db_path: self.db_path.clone(),
+            fixtures: self.fixtures.clone(),
+        };
+        self.shutdown.take();
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
         stopped
     }
 
