@@ -61,11 +61,10 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use api::Call;
-pub use api::{API_VERSION, AppState};
+pub use api::{API_VERSION, AppState, Limits};
 use error::{ApiError, ApiResult};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The whole application: every resource's router behind the shared layers.
 pub fn app(state: AppState) -> Router {
@@ -111,7 +110,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(middleware::from_fn(stripe_headers))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
-                    REQUEST_TIMEOUT,
+                    state.limits().request,
                 )),
         )
         .with_state(state)
@@ -133,7 +132,8 @@ pub async fn serve(
         state.webhook_wake(),
         stopped,
     ));
-    let served = serve::accept_loop(listener, app(state), shutdown).await;
+    let header_timeout = state.limits().header;
+    let served = serve::accept_loop(listener, app(state), header_timeout, shutdown).await;
     // The workers go with the server; what they still owe stays in the store.
     let _ = stop_workers.send(true);
     while workers.join_next().await.is_some() {}
@@ -176,7 +176,11 @@ async fn stripe_headers(request: Request, next: Next) -> Response {
     if response.status() == StatusCode::REQUEST_TIMEOUT
         && !response.headers().contains_key(CONTENT_TYPE)
     {
-        response = ApiError::Internal("the request timed out".into()).into_response();
+        response = ApiError::Unavailable {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "stripe-twin did not finish this request in time (its database may be unreachable); retry the request.".to_owned(),
+        }
+        .into_response();
     }
     response.headers_mut().insert("stripe-version", version);
     response

@@ -17,9 +17,6 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-/// How long a client has to send a request's head, and how long an idle
-/// keep-alive connection stays open (hyper's one timer does both).
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a graceful stop waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(35);
 
@@ -29,6 +26,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(35);
 pub async fn accept_loop(
     listener: TcpListener,
     app: Router,
+    header_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let (closing, closed) = watch::channel(false);
@@ -38,7 +36,8 @@ pub async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    connections.spawn(connection(stream, peer, app.clone(), closed.clone()));
+                    let served = connection(stream, peer, app.clone(), header_timeout, closed.clone());
+                    connections.spawn(served);
                 }
                 Err(err) => {
                     // Out of file descriptors, say: wait instead of spinning.
@@ -59,10 +58,14 @@ pub async fn accept_loop(
     Ok(())
 }
 
+/// One connection: its requests, until the client closes it, a request's
+/// head takes longer than `header_timeout` (an idle keep-alive connection
+/// included), or the server stops.
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     app: Router,
+    header_timeout: Duration,
     mut closed: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -74,7 +77,7 @@ async fn connection(
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     loop {

@@ -6,12 +6,14 @@
 //! the version they were read at (optimistic concurrency): of two racing
 //! writers exactly one wins, the other sees `StoreError::Conflict`.
 
+mod deadline;
 mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
+pub use deadline::Deadline;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -24,6 +26,9 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("stored document is not valid JSON: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// The store cannot be used: unreachable, too slow, or its file is gone.
+    #[error("{0}")]
+    Unavailable(String),
     /// An idempotent request's hold on its key ran out and another
     /// request took the key: this one's writes must not land.
     #[error("the idempotency key was claimed by another request")]
@@ -31,6 +36,33 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    /// Whether the store could not be reached at all (as opposed to a
+    /// statement that failed): answered 503 rather than 500.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Db(err) => {
+                matches!(
+                    err,
+                    sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Io(_)
+                        | sqlx::Error::Tls(_)
+                        | sqlx::Error::WorkerCrashed
+                        | sqlx::Error::Protocol(_)
+                ) || matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| UNREACHABLE_CODES.contains(&c.as_ref())))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Postgres codes for a server that is there but cannot serve now:
+/// statement timeout (57014), shutting down (57P01-57P03), lock timeout
+/// (55P03), too many connections (53300).
+const UNREACHABLE_CODES: &[&str] = &["57014", "57P01", "57P02", "57P03", "55P03", "53300"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {

@@ -29,6 +29,10 @@ pub struct PostgresStore {
 /// index-ordered plan.
 const ANALYZE_EVERY_INSERTS: u64 = 2_000;
 
+const STATEMENT_TIMEOUT_MS: &str = "5000";
+/// How long a request waits for a free (or new) connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl PostgresStore {
     /// Connects and migrates. `schema`, when given, isolates this store in
     /// its own Postgres schema (created if missing): tests use one per test.
@@ -37,6 +41,7 @@ impl PostgresStore {
         if let Some(schema) = schema {
             let admin = PgPoolOptions::new()
                 .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.clone())
                 .await?;
             sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
@@ -45,9 +50,12 @@ impl PostgresStore {
             admin.close().await;
             options = options.options([("search_path", schema)]);
         }
+        // A statement that runs this long is stuck (locks, a dying server):
+        // it fails, and the request answers 503, instead of holding on.
+        options = options.options([("statement_timeout", STATEMENT_TIMEOUT_MS)]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         // Several processes may start at once on one database: the advisory

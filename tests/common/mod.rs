@@ -10,10 +10,10 @@ use std::sync::Arc;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use stripe_twin::AppState;
 use stripe_twin::fixtures::Fixtures;
 use stripe_twin::store::{PostgresStore, SqliteStore, Store};
 use stripe_twin::webhooks::WebhookSettings;
+use stripe_twin::{AppState, Limits};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -152,6 +152,7 @@ impl Stopped {
             db_path: self.db_path,
             fixtures: self.fixtures,
             webhooks,
+            limits: Limits::default(),
         };
         TestServer::launch(launch, store).await
     }
@@ -165,6 +166,7 @@ struct Launch {
     db_path: Option<PathBuf>,
     fixtures: Fixtures,
     webhooks: WebhookSettings,
+    limits: Limits,
 }
 
 pub struct Reply {
@@ -303,6 +305,7 @@ impl TestServer {
                 db_path,
                 fixtures,
                 webhooks: WebhookSettings::default(),
+                limits: Limits::default(),
             },
             store,
         )
@@ -322,8 +325,32 @@ impl TestServer {
             db_path,
             fixtures: Fixtures::none(),
             webhooks,
+            limits: Limits::default(),
         };
         Some(Self::launch(launch, store).await)
+    }
+
+    /// A server (no fixtures) with these time limits.
+    pub async fn start_with_limits(backend: Backend, limits: Limits) -> Option<Self> {
+        let dir = (backend == Backend::Sqlite).then(|| tempfile::tempdir().expect("tempdir"));
+        let schema = (backend == Backend::Postgres).then(|| format!("t_{}", random_suffix()));
+        let store = open_store(backend, schema.as_deref(), dir.as_ref()).await?;
+        let db_path = dir.as_ref().map(|dir| db_file(dir.path()));
+        let launch = Launch {
+            backend,
+            schema,
+            dir,
+            db_path,
+            fixtures: Fixtures::none(),
+            webhooks: WebhookSettings::default(),
+            limits,
+        };
+        Some(Self::launch(launch, store).await)
+    }
+
+    /// SQLite: the database file.
+    pub fn db_path(&self) -> Option<&Path> {
+        self.db_path.as_deref()
     }
 
     /// Stops this server and starts a new one on the same store (a new
@@ -384,6 +411,7 @@ impl TestServer {
                 db_path: self.db_path.clone(),
                 fixtures: self.fixtures.clone(),
                 webhooks,
+                limits: Limits::default(),
             },
             store,
         )
@@ -398,11 +426,13 @@ impl TestServer {
             db_path,
             fixtures,
             webhooks,
+            limits,
         } = launch;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let state = AppState::build(store.clone(), None, fixtures.clone(), webhooks.clone());
+        let state = AppState::build(store.clone(), None, fixtures.clone(), webhooks.clone())
+            .with_limits(limits);
         let task = tokio::spawn(async move {
             stripe_twin::serve(listener, state, async {
                 let _ = rx.await;
