@@ -2,7 +2,7 @@
 //! decoding, `expand[]`, lists, events and optimistic writes. Handlers get a
 //! [`Call`] (context + parameters) and answer through [`Ctx`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use axum::Json;
@@ -31,6 +31,29 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
+/// Time limits that keep slow clients and a stuck store from holding the
+/// server's connections and requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// For a request's head to arrive; also how long an idle keep-alive
+    /// connection stays open.
+    pub header: std::time::Duration,
+    /// For a request's body to arrive.
+    pub body: std::time::Duration,
+    /// For a whole request.
+    pub request: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header: std::time::Duration::from_secs(30),
+            body: std::time::Duration::from_secs(10),
+            request: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
 pub struct Shared {
     pub store: Arc<dyn Store>,
     /// Base URL for pages this server links to; None means the request's Host.
@@ -41,6 +64,8 @@ pub struct Shared {
     pub webhooks: WebhookSettings,
     /// Wakes this process's webhook worker when a commit wrote events.
     pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// How long clients and requests may take.
+    pub limits: Limits,
     /// Accounts this process knows have their fixtures. Only a shortcut:
     /// the marker record in the store is the truth, so server processes
     /// sharing one database agree.
@@ -70,13 +95,29 @@ impl AppState {
         webhooks: WebhookSettings,
     ) -> Self {
         Self(Arc::new(Shared {
-            store,
+            store: crate::store::Deadline::wrap(store),
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             fixtures,
             webhooks,
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
+            limits: Limits::default(),
             seeded: RwLock::new(HashSet::new()),
         }))
+    }
+
+    /// The same server with other time limits (before it serves).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(shared) => shared.limits = limits,
+            None => {
+                tracing::error!("time limits set on a server already shared; kept the old ones")
+            }
+        }
+        self
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.0.limits
     }
 
     /// The store, shared with the webhook worker.
@@ -381,7 +422,7 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
     };
     if parts.method == Method::POST {
         check_content_type(&parts.headers)?;
-        let bytes = read_body(body).await?;
+        let bytes = read_body(body, state.limits().body).await?;
         map.extend(form::decode(&bytes).map_err(decode_error)?);
     }
     let mut params = Params::new(map);
@@ -447,16 +488,38 @@ fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {
     )))
 }
 
-/// Reads a whole request body, refusing one over [`MAX_BODY_BYTES`].
-pub async fn read_body(body: Body) -> ApiResult<Bytes> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::invalid(format!(
-                "The request body is too large: the limit is {MAX_BODY_BYTES} bytes."
-            ))
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-        })
+/// Reads a whole request body, refusing one over [`MAX_BODY_BYTES`] and
+/// one that does not arrive in time.
+pub async fn read_body(body: Body, limit: std::time::Duration) -> ApiResult<Bytes> {
+    let read = tokio::time::timeout(limit, axum::body::to_bytes(body, MAX_BODY_BYTES));
+    match read.await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Err(_) => Err(ApiError::invalid(format!(
+            "The request body did not arrive within {} ms: it is shorter than its Content-Length, or the client stopped sending it.",
+            limit.as_millis()
+        ))
+        .with_status(StatusCode::REQUEST_TIMEOUT)),
+        Ok(Err(err)) if error_chain(&err).contains("length limit") => Err(ApiError::invalid(format!(
+            "The request body is too large: the limit is {MAX_BODY_BYTES} bytes."
+        ))
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)),
+        Ok(Err(err)) => Err(ApiError::invalid(format!(
+            "The request body could not be read: {}",
+            error_chain(&err)
+        ))),
+    }
+}
+
+/// An error and its causes, in words.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut words = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        words.push_str(": ");
+        words.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    words
 }
 
 /// Paging parameters shared by every list endpoint.
@@ -575,6 +638,63 @@ impl Ctx {
             return Ok(stored);
         }
         Ok(self.store().get(&self.account, id).await?)
+    }
+
+    /// The caller's objects among `ids` (each once, in no order), as this
+    /// request sees them.
+    pub async fn get_many(&self, ids: &[String]) -> ApiResult<Vec<Record>> {
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.unit.as_ref().and_then(|u| u.get(&self.account, id)) {
+                Some(staged) => found.push(staged),
+                None if !missing.contains(id) => missing.push(id.clone()),
+                None => {}
+            }
+        }
+        found.extend(self.store().get_many(&self.account, &missing).await?);
+        Ok(found)
+    }
+
+    /// For each owner, its newest `per_owner` objects of a type (see
+    /// [`Store::list_per_owner`]), as this request sees them.
+    pub async fn list_per_owner(
+        &self,
+        object: &'static str,
+        owner: crate::store::Owner,
+        owners: &[String],
+        per_owner: i64,
+    ) -> ApiResult<Vec<Record>> {
+        let staged = self
+            .unit
+            .as_ref()
+            .map_or(0, |u| u.staged_count(&self.account, object));
+        let stored = self
+            .store()
+            .list_per_owner(
+                &self.account,
+                object,
+                owner,
+                owners,
+                per_owner + staged as i64,
+            )
+            .await?;
+        let Some(unit) = self.unit.as_ref().filter(|_| staged > 0) else {
+            return Ok(stored);
+        };
+        let mut query = ListQuery::new(object);
+        query.limit = i64::MAX;
+        let mut merged = unit.overlay(&self.account, &query, stored);
+        merged.retain(|r| owner.of(r).is_some_and(|o| owners.iter().any(|w| w == o)));
+        let mut kept: HashMap<String, i64> = HashMap::new();
+        merged.retain(|r| {
+            let count = kept
+                .entry(owner.of(r).unwrap_or_default().to_owned())
+                .or_default();
+            *count += 1;
+            *count <= per_owner
+        });
+        Ok(merged)
     }
 
     /// An object by id alone (client secrets, page tokens), with its account.
@@ -861,7 +981,24 @@ pub fn store_error(err: StoreError) -> ApiError {
         )
         .with_status(StatusCode::CONFLICT)
         .with_code("lock_timeout"),
-        other => ApiError::Internal(other.to_string()),
+        StoreError::ClaimLost => ApiError::invalid(
+            "Another request took over this request's idempotency key; retry the request.",
+        )
+        .with_status(StatusCode::CONFLICT)
+        .with_type(crate::error::ErrorType::Idempotency)
+        .with_code("idempotency_key_in_use"),
+        unreachable if unreachable.is_unreachable() => ApiError::Unavailable {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!(
+                "stripe-twin cannot reach its database right now ({unreachable}); retry the request (with the same Idempotency-Key it takes effect at most once)."
+            ),
+        },
+        failed => ApiError::Unavailable {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!(
+                "stripe-twin's database failed ({failed}); retry the request (with the same Idempotency-Key it takes effect at most once)."
+            ),
+        },
     }
 }
 

@@ -131,6 +131,17 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Whether the store is a Postgres server (which may not be up yet).
+    pub fn uses_postgres(&self) -> bool {
+        !self.in_memory
+            && self
+                .database_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+    }
+}
+
 /// Which store a configuration selects, in words for the start-up line.
 pub fn describe_store(config: &Config) -> String {
     if config.in_memory {

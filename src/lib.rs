@@ -34,6 +34,7 @@ pub mod payment_methods;
 pub mod prices;
 pub mod products;
 pub mod search;
+pub mod serve;
 pub mod setup_intents;
 pub mod store;
 pub mod subscriptions;
@@ -61,11 +62,10 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use api::Call;
-pub use api::{API_VERSION, AppState};
+pub use api::{API_VERSION, AppState, Limits};
 use error::{ApiError, ApiResult};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The whole application: every resource's router behind the shared layers.
 pub fn app(state: AppState) -> Router {
@@ -112,7 +112,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(middleware::from_fn(stripe_headers))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
-                    REQUEST_TIMEOUT,
+                    state.limits().request,
                 )),
         )
         .with_state(state)
@@ -125,20 +125,20 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop_worker, stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(webhooks::run(
+    let (stop_workers, stopped) = tokio::sync::watch::channel(false);
+    // Owned by this future: dropping it (a kill) ends them with the server.
+    let mut workers = tokio::task::JoinSet::new();
+    workers.spawn(webhooks::run(
         state.store_handle(),
         state.webhooks().clone(),
         state.webhook_wake(),
         stopped,
     ));
-    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    // The worker goes with the server; what it still owes stays in the store.
-    let _ = stop_worker.send(true);
-    let _ = worker.await;
+    let header_timeout = state.limits().header;
+    let served = serve::accept_loop(listener, app(state), header_timeout, shutdown).await;
+    // The workers go with the server; what they still owe stays in the store.
+    let _ = stop_workers.send(true);
+    while workers.join_next().await.is_some() {}
     served
 }
 
@@ -178,7 +178,11 @@ async fn stripe_headers(request: Request, next: Next) -> Response {
     if response.status() == StatusCode::REQUEST_TIMEOUT
         && !response.headers().contains_key(CONTENT_TYPE)
     {
-        response = ApiError::Internal("the request timed out".into()).into_response();
+        response = ApiError::Unavailable {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "stripe-twin did not finish this request in time (its database may be unreachable); retry the request.".to_owned(),
+        }
+        .into_response();
     }
     response.headers_mut().insert("stripe-version", version);
     response

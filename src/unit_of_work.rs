@@ -172,7 +172,7 @@ fn staged_insert(record: &Record, position: usize) -> Record {
 /// answer.
 pub async fn run(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes = match read_body(body).await {
+    let bytes = match read_body(body, state.limits().body).await {
         Ok(bytes) => bytes,
         Err(err) => return err.into_response(),
     };

@@ -6,12 +6,14 @@
 //! the version they were read at (optimistic concurrency): of two racing
 //! writers exactly one wins, the other sees `StoreError::Conflict`.
 
+mod deadline;
 mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
+pub use deadline::Deadline;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -24,6 +26,9 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("stored document is not valid JSON: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// The store cannot be used: unreachable, too slow, or its file is gone.
+    #[error("{0}")]
+    Unavailable(String),
     /// An idempotent request's hold on its key ran out and another
     /// request took the key: this one's writes must not land.
     #[error("the idempotency key was claimed by another request")]
@@ -31,6 +36,33 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    /// Whether the store could not be reached at all (as opposed to a
+    /// statement that failed): answered 503 rather than 500.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Db(err) => {
+                matches!(
+                    err,
+                    sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Io(_)
+                        | sqlx::Error::Tls(_)
+                        | sqlx::Error::WorkerCrashed
+                        | sqlx::Error::Protocol(_)
+                ) || matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| UNREACHABLE_CODES.contains(&c.as_ref())))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Postgres codes for a server that is there but cannot serve now:
+/// statement timeout (57014), shutting down (57P01-57P03), lock timeout
+/// (55P03), too many connections (53300).
+const UNREACHABLE_CODES: &[&str] = &["57014", "57P01", "57P02", "57P03", "55P03", "53300"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -113,6 +145,25 @@ pub enum Filter {
     ArrayContains(&'static str, String),
     /// A dotted JSON path naming an integer within the range.
     FieldRange(&'static str, Range),
+}
+
+/// How an object names the object it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Owner {
+    /// Its `customer` column.
+    Customer,
+    /// A top-level string field of its document (e.g. `invoice`).
+    Field(&'static str),
+}
+
+impl Owner {
+    /// The owner an object names.
+    pub fn of(self, record: &Record) -> Option<&str> {
+        match self {
+            Owner::Customer => record.customer.as_deref(),
+            Owner::Field(field) => record.data[field].as_str(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -218,6 +269,20 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
     async fn get(&self, account: &str, id: &str) -> StoreResult<Option<Record>>;
+    /// The objects of `account` among `ids`, in no particular order: what a
+    /// page of objects points at, in one query.
+    async fn get_many(&self, account: &str, ids: &[String]) -> StoreResult<Vec<Record>>;
+    /// For each of `owners`, the newest `per_owner` live objects of type
+    /// `object` that name it as their `owner` (newest first within each):
+    /// the lists embedded in a page of objects, in one query.
+    async fn list_per_owner(
+        &self,
+        account: &str,
+        object: &str,
+        owner: Owner,
+        owners: &[String],
+        per_owner: i64,
+    ) -> StoreResult<Vec<Record>>;
     /// An object by id alone, with the account that owns it: for callers
     /// that prove access with a secret the object holds (client secrets,
     /// page tokens) rather than with an API key.
@@ -329,6 +394,17 @@ impl Range {
         .into_iter()
         .filter_map(|(op, bound)| bound.map(|b| (op, b)))
     }
+}
+
+/// A field path written into SQL text (so expression indexes match): only
+/// the code's own static paths reach here; anything else is a bug.
+fn literal(path: &'static str) -> &'static str {
+    assert!(
+        path.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.'),
+        "not a plain field path: {path}"
+    );
+    path
 }
 
 /// Splits a dotted path for JSON path functions.

@@ -12,8 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::{
-    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Record, Store,
-    StoreError, StoreResult, Write, existing_claim, path_segments,
+    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Owner, Record,
+    Store, StoreError, StoreResult, Write, existing_claim, literal, path_segments,
 };
 
 pub struct PostgresStore {
@@ -29,6 +29,10 @@ pub struct PostgresStore {
 /// index-ordered plan.
 const ANALYZE_EVERY_INSERTS: u64 = 2_000;
 
+const STATEMENT_TIMEOUT_MS: &str = "5000";
+/// How long a request waits for a free (or new) connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl PostgresStore {
     /// Connects and migrates. `schema`, when given, isolates this store in
     /// its own Postgres schema (created if missing): tests use one per test.
@@ -37,6 +41,7 @@ impl PostgresStore {
         if let Some(schema) = schema {
             let admin = PgPoolOptions::new()
                 .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.clone())
                 .await?;
             sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
@@ -45,9 +50,12 @@ impl PostgresStore {
             admin.close().await;
             options = options.options([("search_path", schema)]);
         }
+        // A statement that runs this long is stuck (locks, a dying server):
+        // it fails, and the request answers 503, instead of holding on.
+        options = options.options([("statement_timeout", STATEMENT_TIMEOUT_MS)]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         // Several processes may start at once on one database: the advisory
@@ -125,6 +133,49 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn get_many(&self, account: &str, ids: &[String]) -> StoreResult<Vec<Record>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM objects WHERE account = $1 AND id = ANY($2)"
+        ))
+        .bind(account)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn list_per_owner(
+        &self,
+        account: &str,
+        object: &str,
+        owner: Owner,
+        owners: &[String],
+        per_owner: i64,
+    ) -> StoreResult<Vec<Record>> {
+        if owners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owner_column = match owner {
+            Owner::Customer => "customer".to_owned(),
+            Owner::Field(field) => format!("(data ->> '{}')", literal(field)),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {owner_column} ORDER BY seq DESC) AS rank
+             FROM objects WHERE account = $1 AND object = $2 AND NOT deleted AND {owner_column} = ANY($3)) ranked
+             WHERE rank <= $4 ORDER BY seq DESC"
+        ))
+        .bind(account)
+        .bind(object)
+        .bind(owners)
+        .bind(per_owner)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_from_row).collect()
     }
 
     async fn find(&self, id: &str) -> StoreResult<Option<(String, Record)>> {
