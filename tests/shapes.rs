@@ -17,6 +17,7 @@ backend_tests!(
     expand_through_lists_and_parents,
     balance_transactions_of_charges,
     card_charge_details,
+    three_d_secure_charge_details,
     amazon_pay_charge_details,
     keys_sent_as_null_or_left_out,
 );
@@ -475,7 +476,26 @@ async fn card_charge_details(server: TestServer) {
         with_refunds["refunds"],
         json!({"object": "list", "data": [], "has_more": false, "url": format!("{path}/refunds")})
     );
-    // Authenticated on the 3-D Secure page.
+    // A declined charge was never authorized.
+    let declined = server
+        .post(
+            "/v1/payment_intents",
+            "amount=500&currency=usd&payment_method=pm_card_chargeDeclined&confirm=true",
+        )
+        .await;
+    let failed = server
+        .get(&format!(
+            "/v1/charges/{}",
+            declined.body["error"]["charge"].as_str().unwrap()
+        ))
+        .await
+        .ok();
+    let card = &failed["payment_method_details"]["card"];
+    assert!(card["amount_authorized"].is_null() && card["network_transaction_id"].is_null());
+}
+
+/// Authenticated on the 3-D Secure page: the charge says how.
+async fn three_d_secure_charge_details(server: TestServer) {
     let intent = server
         .post(
             "/v1/payment_intents",
@@ -499,22 +519,6 @@ async fn card_charge_details(server: TestServer) {
     assert_eq!(secure["result"], "authenticated", "{paid}");
     assert_eq!(secure["authentication_flow"], "challenge");
     assert_eq!(secure["version"], "2.2.0");
-    // A declined charge was never authorized.
-    let declined = server
-        .post(
-            "/v1/payment_intents",
-            "amount=500&currency=usd&payment_method=pm_card_chargeDeclined&confirm=true",
-        )
-        .await;
-    let failed = server
-        .get(&format!(
-            "/v1/charges/{}",
-            declined.body["error"]["charge"].as_str().unwrap()
-        ))
-        .await
-        .ok();
-    let card = &failed["payment_method_details"]["card"];
-    assert!(card["amount_authorized"].is_null() && card["network_transaction_id"].is_null());
 }
 
 async fn amazon_pay_charge_details(server: TestServer) {

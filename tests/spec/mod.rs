@@ -14,6 +14,8 @@
 //! - A free-form object (no `properties`, e.g. an event's `data.object`)
 //!   that names its `object` type is checked against that type's schema.
 
+pub mod flows;
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
