@@ -215,7 +215,7 @@ async fn attempt_page(state: &AppState, attempt: &Attempt, token: &str) -> Respo
                 .to_owned(),
         )
     };
-    let action = format!("/authorize/{}", escape(&token));
+    let action = format!("/authorize/{}", escape(token));
     let body = format!(
         r#"<p class="brand">{brand}<span class="badge">TEST MODE</span></p>
 <h1>{title}</h1>

@@ -383,7 +383,7 @@ async fn submit_form(ctx: &Ctx, id: &str, session: Value, body: &[u8]) -> Respon
         Ok(fields) => fields,
         Err(err) => {
             return open_page(
-                &ctx,
+                ctx,
                 &session,
                 StatusCode::BAD_REQUEST,
                 Some(err.to_string()),
@@ -392,28 +392,28 @@ async fn submit_form(ctx: &Ctx, id: &str, session: Value, body: &[u8]) -> Respon
         }
     };
     let payment_method =
-        match payment_method_from_form(&ctx, &fields, &intents::accepted_types(&session)) {
+        match payment_method_from_form(ctx, &fields, &intents::accepted_types(&session)) {
             Ok(doc) => doc,
             Err(message) => {
-                return open_page(&ctx, &session, StatusCode::BAD_REQUEST, Some(message)).await;
+                return open_page(ctx, &session, StatusCode::BAD_REQUEST, Some(message)).await;
             }
         };
     let submission = Submission {
         email: field(&fields, "email"),
         payment_method,
     };
-    match checkout_sessions::submit(&ctx, &id, &submission).await {
+    match checkout_sessions::submit(ctx, id, &submission).await {
         // Completed on this page: the buyer was never redirected.
         Ok(Submitted::Completed(session)) => after_completion(&session, false),
         Ok(Submitted::Redirect(url)) => see_other(&url),
         Ok(Submitted::Failed(message)) => {
-            let session = reload(&ctx, &id).await.unwrap_or(session);
-            open_page(&ctx, &session, StatusCode::PAYMENT_REQUIRED, Some(message)).await
+            let session = reload(ctx, id).await.unwrap_or(session);
+            open_page(ctx, &session, StatusCode::PAYMENT_REQUIRED, Some(message)).await
         }
         Ok(Submitted::Closed(session)) => closed_page(&session),
         Err(err) if err.status().is_client_error() => {
-            let session = reload(&ctx, &id).await.unwrap_or(session);
-            open_page(&ctx, &session, err.status(), Some(message_of(err))).await
+            let session = reload(ctx, id).await.unwrap_or(session);
+            open_page(ctx, &session, err.status(), Some(message_of(err))).await
         }
         Err(err) => err.into_response(),
     }
