@@ -461,6 +461,9 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
         let bytes = read_body(body, state.limits().body).await?;
         map.extend(form::decode(&bytes).map_err(decode_error)?);
     }
+    if let Some(template) = parts.extensions.get::<axum::extract::MatchedPath>() {
+        crate::param_limits::check(parts.method.as_str(), template.as_str(), &map)?;
+    }
     let mut params = Params::new(map);
     let param_key = params.string("key")?;
     let key = match (header_key, param_key) {
@@ -858,6 +861,15 @@ impl Ctx {
         let mut matched = Vec::new();
         'scan: loop {
             let mut batch_query = ListQuery::new(object);
+            for field in crate::store::FOLDED_INDEXES {
+                // An indexed exact match narrows the scan to its candidates.
+                if let Some(text) = query.required_text(field).filter(|t| t.is_ascii()) {
+                    batch_query.filters.push(crate::store::Filter::Folded(
+                        field,
+                        text.to_ascii_lowercase(),
+                    ));
+                }
+            }
             batch_query.cursor = cursor;
             batch_query.limit = BATCH;
             let batch = self.list_records(&batch_query).await?;

@@ -27,6 +27,7 @@ pub mod invoices;
 pub mod mandates;
 pub mod money;
 pub mod pages;
+pub mod param_limits;
 pub mod params;
 pub mod payment_intents;
 pub mod payment_methods;

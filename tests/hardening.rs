@@ -24,6 +24,8 @@ backend_tests!(
     expansions_are_bounded_and_batched,
     losing_confirms_say_unexpected_state,
     out_of_range_delivery_limits_are_refused,
+    long_strings_are_refused,
+    exact_email_lookups,
 );
 
 const PRICE: &str = "price_G0FvDp6vZvdwRZ";
@@ -481,4 +483,111 @@ async fn out_of_range_delivery_limits_are_refused(server: TestServer) {
         .get("/_config/webhook_deliveries?limit=1000")
         .await
         .ok();
+}
+
+async fn long_strings_are_refused(server: TestServer) {
+    let customer = server.post("/v1/customers", "").await.ok();
+    let huge = "x".repeat(900_000);
+    for (path, body, param) in [
+        (
+            "/v1/customers".to_owned(),
+            format!("description={huge}"),
+            "description",
+        ),
+        (
+            format!("/v1/customers/{}", id(&customer)),
+            format!("description={}", "d".repeat(5001)),
+            "description",
+        ),
+        (
+            "/v1/customers".to_owned(),
+            format!("email={}%40example.com", "e".repeat(520)),
+            "email",
+        ),
+        (
+            "/v1/customers".to_owned(),
+            format!("address[line1]={}", "l".repeat(5001)),
+            "address[line1]",
+        ),
+        (
+            "/v1/customers".to_owned(),
+            format!("phone={}", "1".repeat(21)),
+            "phone",
+        ),
+    ] {
+        let reply = server.post(&path, &body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{param}: {}",
+            reply.body
+        );
+        assert_eq!(reply.error_param(), param);
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("must be at most"), "{message}");
+    }
+    let unchanged = server
+        .get(&format!("/v1/customers/{}", id(&customer)))
+        .await
+        .ok();
+    assert_eq!(unchanged["description"], Value::Null);
+    // 5000 characters (not bytes) are fine.
+    let reply = server
+        .post(
+            &format!("/v1/customers/{}", id(&customer)),
+            &format!("description={}", enc(&"é".repeat(5000))),
+        )
+        .await
+        .ok();
+    assert_eq!(reply["description"].as_str().unwrap().chars().count(), 5000);
+}
+
+async fn exact_email_lookups(server: TestServer) {
+    for email in [
+        "Mixed.Case@example.com",
+        "other@example.com",
+        "mixed.case@example.com",
+    ] {
+        server
+            .post("/v1/customers", &format!("email={}", enc(email)))
+            .await
+            .ok();
+    }
+    // The list filter is case-sensitive, as Stripe's is.
+    let listed = server
+        .get("/v1/customers?email=Mixed.Case%40example.com")
+        .await
+        .ok();
+    let emails: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["Mixed.Case@example.com"]);
+    // Search's exact match ignores case.
+    let found = server
+        .get(&format!(
+            "/v1/customers/search?query={}",
+            enc("email:'MIXED.case@example.com'")
+        ))
+        .await
+        .ok();
+    assert_eq!(found["data"].as_array().unwrap().len(), 2);
+    let found = server
+        .get(&format!(
+            "/v1/customers/search?query={}",
+            enc("email:'mixed.case@example.com' AND -name:'x'")
+        ))
+        .await
+        .ok();
+    assert_eq!(found["data"].as_array().unwrap().len(), 2);
+    let found = server
+        .get(&format!(
+            "/v1/customers/search?query={}",
+            enc("email:'other@example.com' OR email:'mixed.case@example.com'")
+        ))
+        .await
+        .ok();
+    assert_eq!(found["data"].as_array().unwrap().len(), 3);
 }
