@@ -236,6 +236,11 @@ impl Store for PostgresStore {
                         .push_bind(value.clone())
                         .push("::text)");
                 }
+                Filter::Folded(field, text) => {
+                    // Written as the index is, so Postgres uses it.
+                    sql.push(format!(" AND lower(data ->> '{}') = ", literal(field)))
+                        .push_bind(text.clone());
+                }
                 Filter::FieldRange(path, range) => {
                     for (op, bound) in range.bounds() {
                         sql.push(" AND (data #>> ")
