@@ -94,7 +94,10 @@ pub fn charge_document(
 }
 
 /// `payment_method_details.card`: the card's details and what the network
-/// said, with every key Stripe returns for an online card payment.
+/// said, with every key Stripe returns for an online card payment. (Endive
+/// also declares `description`, `iin` and `issuer`, internal-only, and
+/// `moto`, `electronic_commerce_indicator` and `*_credential_usage`, which
+/// only some payments have: left out, as the 2026-08-26 spec has none.)
 fn card_details(intent: &Value, card: &Value, succeeded: bool) -> Value {
     // Paid after the authorization page: the card was authenticated.
     let authenticated = intent["_twin_redirect"].is_string();
