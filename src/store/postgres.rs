@@ -105,6 +105,24 @@ fn as_text(value: &Value) -> String {
 
 const COLUMNS: &str = "seq, id, object, created, customer, deleted, version, data::text AS data";
 
+/// Postgres text cannot hold NUL, so a value with one (`cus_%00abc` in a
+/// URL) is refused by the database; no stored object can match it anyway.
+fn unmatchable(text: &str) -> bool {
+    text.contains('\0')
+}
+
+fn filter_unmatchable(filter: &Filter) -> bool {
+    let value_unmatchable = |value: &Value| value.as_str().is_some_and(unmatchable);
+    match filter {
+        Filter::Customer(text) | Filter::FieldPrefix(_, text) | Filter::ArrayContains(_, text) => {
+            unmatchable(text)
+        }
+        // Any one value with a NUL would fail the whole query.
+        Filter::Field(_, values) => values.iter().any(value_unmatchable),
+        Filter::FieldRange(..) => false,
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
@@ -117,6 +135,9 @@ impl Store for PostgresStore {
     }
 
     async fn get(&self, account: &str, id: &str) -> StoreResult<Option<Record>> {
+        if unmatchable(id) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM objects WHERE account = $1 AND id = $2"
         ))
@@ -128,6 +149,9 @@ impl Store for PostgresStore {
     }
 
     async fn find(&self, id: &str) -> StoreResult<Option<(String, Record)>> {
+        if unmatchable(id) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!(
             "SELECT account, {COLUMNS} FROM objects WHERE id = $1 LIMIT 1"
         ))
@@ -141,6 +165,9 @@ impl Store for PostgresStore {
     }
 
     async fn position(&self, account: &str, id: &str) -> StoreResult<Option<i64>> {
+        if unmatchable(id) {
+            return Ok(None);
+        }
         Ok(
             sqlx::query_scalar("SELECT seq FROM objects WHERE account = $1 AND id = $2")
                 .bind(account)
@@ -151,6 +178,9 @@ impl Store for PostgresStore {
     }
 
     async fn list(&self, account: &str, query: &ListQuery) -> StoreResult<Vec<Record>> {
+        if query.filters.iter().any(filter_unmatchable) {
+            return Ok(Vec::new());
+        }
         let mut sql: QueryBuilder<Postgres> =
             QueryBuilder::new(format!("SELECT {COLUMNS} FROM objects WHERE account = "));
         sql.push_bind(account)
