@@ -51,6 +51,7 @@ pub fn charge_document(
     let body = failure.map(ApiError::body).unwrap_or(Value::Null);
     let error = &body["error"];
     let succeeded = failure.is_none();
+    let risk_level = crate::test_cards::risk_level_of(payment_method);
     json!({
         "id": id,
         "object": "charge",
@@ -79,13 +80,21 @@ pub fn charge_document(
         "outcome": if succeeded {
             json!({
                 "advice_code": null, "network_advice_code": null, "network_decline_code": null,
-                "network_status": "approved_by_network", "reason": null, "risk_level": "normal",
+                "network_status": "approved_by_network", "reason": null, "risk_level": risk_level,
                 "seller_message": "Payment complete.", "type": "authorized",
+            })
+        } else if risk_level == "highest" {
+            // Radar's default rules block the highest risk level: the
+            // payment never reaches the card network.
+            json!({
+                "advice_code": error["advice_code"], "network_advice_code": null, "network_decline_code": null,
+                "network_status": "not_sent_to_network", "reason": "highest_risk_level", "risk_level": risk_level,
+                "seller_message": "Stripe blocked this payment as too risky.", "type": "blocked",
             })
         } else {
             json!({
                 "advice_code": error["advice_code"], "network_advice_code": null, "network_decline_code": null,
-                "network_status": "declined_by_network", "reason": error["decline_code"], "risk_level": "normal",
+                "network_status": "declined_by_network", "reason": error["decline_code"], "risk_level": risk_level,
                 "seller_message": "The bank did not return any further details with this decline.", "type": "issuer_declined",
             })
         },
