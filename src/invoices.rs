@@ -303,6 +303,48 @@ pub fn mark_failed(ctx: &Ctx, invoice: &mut Value, writes: &mut Vec<Write>) {
     writes.push(ctx.event("invoice.payment_failed", invoice, None));
 }
 
+/// Voids an open invoice (a canceled `incomplete` subscription's first
+/// one): nothing is owed any more, so the PaymentIntent that would have
+/// collected it is canceled, and its invoice payment with it.
+pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> ApiResult<()> {
+    let record = match ctx.store().get(&ctx.account, invoice_id).await? {
+        Some(record) if record.object == "invoice" && record.data["status"] == "open" => record,
+        _ => return Ok(()),
+    };
+    let now = ids::now();
+    let mut invoice = record.data.clone();
+    if let Some(intent_id) = invoice["_twin_payment_intent"].as_str()
+        && let Some(intent) = ctx.store().get(&ctx.account, intent_id).await?
+        && !matches!(
+            intent.data["status"].as_str(),
+            Some("succeeded" | "canceled")
+        )
+    {
+        let mut doc = intent.data.clone();
+        doc["status"] = json!("canceled");
+        doc["canceled_at"] = json!(now);
+        doc["cancellation_reason"] = json!("void_invoice");
+        doc["next_action"] = Value::Null;
+        crate::intents::forget_redirect(&mut doc);
+        writes.push(Write::Update(intent.with_data(doc.clone())));
+        writes.push(ctx.event("payment_intent.canceled", &doc, None));
+    }
+    if let Some(payment_id) = invoice["_twin_invoice_payment"].as_str()
+        && let Some(payment) = ctx.store().get(&ctx.account, payment_id).await?
+    {
+        let mut doc = payment.data.clone();
+        doc["status"] = json!("canceled");
+        doc["status_transitions"]["canceled_at"] = json!(now);
+        writes.push(Write::Update(payment.with_data(doc)));
+    }
+    invoice["status"] = json!("void");
+    invoice["next_payment_attempt"] = Value::Null;
+    invoice["status_transitions"]["voided_at"] = json!(now);
+    writes.push(Write::Update(record.with_data(invoice.clone())));
+    writes.push(ctx.event("invoice.voided", &invoice, None));
+    Ok(())
+}
+
 /// After a PaymentIntent moved outside a subscription's own creation (a
 /// client confirm, the authorization page, `/pay`): settles the invoice it
 /// pays, and the subscription that invoice belongs to.

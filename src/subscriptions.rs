@@ -1887,7 +1887,16 @@ async fn cancel_subscription(
             if invoice_now_flag && !lines.is_empty() {
                 invoice_now(&ctx, &mut doc, lines, "subscription_cycle", &mut writes).await?;
             }
-            doc["status"] = json!("canceled");
+            // An `incomplete` subscription never started: Stripe ends it as
+            // `incomplete_expired` and voids the first invoice it waited on.
+            if doc["status"] == "incomplete" {
+                doc["status"] = json!("incomplete_expired");
+                if let Some(invoice) = doc["latest_invoice"].as_str() {
+                    invoices::void_open(&ctx, invoice, &mut writes).await?;
+                }
+            } else {
+                doc["status"] = json!("canceled");
+            }
             doc["canceled_at"] = json!(now);
             doc["ended_at"] = json!(now);
             doc["cancel_at_period_end"] = json!(false);
