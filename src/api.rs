@@ -369,6 +369,11 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
         let bytes = read_body(body).await?;
         map.extend(form::decode(&bytes).map_err(decode_error)?);
     }
+    // Answered after authentication, as Stripe checks the key first.
+    let not_emulated = match parts.extensions.get::<axum::extract::MatchedPath>() {
+        Some(route) => crate::not_emulated::refuse(&parts.method, route.as_str(), &mut map),
+        None => Ok(()),
+    };
     let mut params = Params::new(map);
     let param_key = params.string("key")?;
     let key = match (header_key, param_key) {
@@ -384,6 +389,7 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
         }
         (None, None) => auth::api_key_from_headers(&parts.headers)?,
     };
+    not_emulated?;
     let expand = params.string_list("expand")?.unwrap_or_default();
     let request_id = parts
         .headers

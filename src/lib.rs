@@ -25,6 +25,7 @@ pub mod ids;
 pub mod intents;
 pub mod invoices;
 pub mod mandates;
+pub mod not_emulated;
 pub mod pages;
 pub mod params;
 pub mod payment_intents;
@@ -34,6 +35,7 @@ pub mod products;
 pub mod search;
 pub mod setup_intents;
 pub mod store;
+pub mod stripe_operations;
 pub mod subscriptions;
 pub mod test_cards;
 pub mod webhook_endpoints;
@@ -86,14 +88,15 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotency,
-        ));
+        ))
+        .layer(middleware::from_fn(not_emulated::refuse_stripe_account));
     Router::new()
         .merge(api)
         .merge(authorize_page::router())
         .merge(checkout_page::router())
         .route("/healthz", get(healthz))
-        .fallback(unrecognized_request)
-        .method_not_allowed_fallback(unrecognized_request)
+        .fallback(stripe_operations::unrecognized)
+        .method_not_allowed_fallback(stripe_operations::unrecognized)
         .layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::custom(|_| {
@@ -177,15 +180,6 @@ async fn stripe_headers(request: Request, next: Next) -> Response {
     }
     response.headers_mut().insert("stripe-version", version);
     response
-}
-
-async fn unrecognized_request(request: Request) -> ApiError {
-    ApiError::invalid(format!(
-        "Unrecognized request URL ({}: {}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.",
-        request.method(),
-        request.uri().path()
-    ))
-    .with_status(StatusCode::NOT_FOUND)
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -256,21 +256,6 @@ fn parse_changes(ctx: &Ctx, params: &mut Params, operation: Operation) -> ApiRes
         }
         changes.customer = params.string("customer")?;
         changes.payment_method_types = intents::payment_method_types(params, "charges")?;
-        for unsupported in [
-            "on_behalf_of",
-            "transfer_data",
-            "application_fee_amount",
-            "payment_method_configuration",
-        ] {
-            if params.contains(unsupported) {
-                return Err(ApiError::invalid_param(
-                    unsupported,
-                    format!(
-                        "stripe-twin does not emulate `{unsupported}` (Connect): remove it from the request."
-                    ),
-                ));
-            }
-        }
         if let Some(capture) = params.enum_value(
             "capture_method",
             &["automatic", "automatic_async", "manual"],

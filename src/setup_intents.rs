@@ -179,16 +179,6 @@ fn parse_changes(
         }
         params.bool("attach_to_self")?;
         changes.payment_method_types = intents::payment_method_types(params, "sets up")?;
-        for connect in ["on_behalf_of", "payment_method_configuration"] {
-            if params.contains(connect) {
-                return Err(ApiError::invalid_param(
-                    connect,
-                    format!(
-                        "stripe-twin does not emulate `{connect}`: remove it from the request."
-                    ),
-                ));
-            }
-        }
     }
     if operation == Operation::Create {
         if let Some(usage) = params.enum_value("usage", &["off_session", "on_session"])? {

@@ -221,9 +221,6 @@ async fn parse_items(
             other => other,
         };
         let metadata = item.metadata()?;
-        for ignored in ["tax_rates", "discounts", "billing_thresholds"] {
-            item.take_node(ignored);
-        }
         item.finish()?;
         specs.push(ItemSpec {
             id,
@@ -715,31 +712,11 @@ fn parse_create_options(
         "proration_behavior",
         &["always_invoice", "create_prorations", "none"],
     )?;
-    for ignored in [
-        "default_tax_rates",
-        "automatic_tax",
-        "discounts",
-        "trial_settings",
-        "collection_paused",
-    ] {
+    // Taxes, discounts and Connect are refused before this (not_emulated);
+    // what happens when a trial ends is not emulated either, and changes
+    // nothing while renewals do not happen.
+    for ignored in ["trial_settings", "collection_paused"] {
         params.take_node(ignored);
-    }
-    for unsupported in [
-        "on_behalf_of",
-        "transfer_data",
-        "application_fee_percent",
-        "add_invoice_items",
-        "billing_thresholds",
-        "pending_invoice_item_interval",
-    ] {
-        if params.contains(unsupported) {
-            return Err(ApiError::invalid_param(
-                unsupported,
-                format!(
-                    "stripe-twin does not emulate `{unsupported}` on subscriptions: remove it from the request."
-                ),
-            ));
-        }
     }
     Ok(CreateRequest {
         customer,
@@ -1499,13 +1476,7 @@ async fn parse_update(ctx: &Ctx, params: &mut Params, now: i64) -> ApiResult<Upd
             "stripe-twin does not emulate resetting the billing cycle (billing_cycle_anchor=now) on updates yet.",
         ));
     }
-    for ignored in [
-        "default_tax_rates",
-        "automatic_tax",
-        "discounts",
-        "trial_settings",
-        "trial_from_plan",
-    ] {
+    for ignored in ["trial_settings", "trial_from_plan"] {
         params.take_node(ignored);
     }
     Ok(UpdateRequest {
