@@ -622,8 +622,7 @@ impl Ctx {
         let limit = params.int("limit")?.unwrap_or(10);
         let page = params.string("page")?;
         params.finish()?;
-        let query = search::parse(&query)?;
-        query.validate(spec.resource, spec.fields)?;
+        let query = spec.query(&query)?;
         self.search(spec.object, &query, limit, page.as_deref(), spec.url)
             .await
     }

@@ -10,11 +10,36 @@ use crate::api::{AppState, Call, ListParams};
 use crate::error::{ApiError, ApiResult};
 use crate::expand::strip_hidden;
 use crate::ids;
+use crate::search::{self, FieldKind};
 use crate::store::{Filter, ListQuery};
+
+/// Stripe's search fields for charges (card details under `card`).
+const SEARCH: search::Spec = search::Spec {
+    object: "charge",
+    resource: "charges",
+    url: "/v1/charges/search",
+    fields: &[
+        ("amount", FieldKind::Number),
+        ("billing_details.address.postal_code", FieldKind::Token),
+        ("created", FieldKind::Number),
+        ("currency", FieldKind::Text),
+        ("customer", FieldKind::Text),
+        ("disputed", FieldKind::Boolean),
+        ("payment_method_details.card.brand", FieldKind::Token),
+        ("payment_method_details.card.exp_month", FieldKind::Token),
+        ("payment_method_details.card.exp_year", FieldKind::Token),
+        ("payment_method_details.card.fingerprint", FieldKind::Token),
+        ("payment_method_details.card.last4", FieldKind::Token),
+        ("refunded", FieldKind::Boolean),
+        ("status", FieldKind::Text),
+    ],
+    paths: &[],
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/charges", get(list_charges))
+        .route("/v1/charges/search", get(search_charges))
         .route("/v1/charges/{charge}", get(retrieve_charge))
 }
 
@@ -142,4 +167,8 @@ async fn list_charges(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> 
             .push(Filter::Field("payment_intent", vec![json!(intent)]));
     }
     ctx.list(query, &paging, "/v1/charges").await
+}
+
+async fn search_charges(Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+    ctx.search_resource(params, &SEARCH).await
 }

@@ -35,6 +35,7 @@ const SEARCH: search::Spec = search::Spec {
         ("phone", FieldKind::Text),
         ("created", FieldKind::Number),
     ],
+    paths: &[],
 };
 
 pub(crate) fn new_customer_document() -> Value {

@@ -17,11 +17,13 @@ use crate::expand::strip_hidden;
 use crate::ids;
 use crate::payment_intents::{self, Attempted};
 use crate::payment_methods;
+use crate::search::{self, FieldKind};
 use crate::store::{Filter, ListQuery, Record, Write};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/invoices", get(list_invoices))
+        .route("/v1/invoices/search", get(search_invoices))
         .route("/v1/invoices/{invoice}", get(retrieve_invoice))
         .route("/v1/invoices/{invoice}/pay", post(pay_invoice))
         .route("/v1/invoices/{invoice}/lines", get(list_invoice_lines))
@@ -31,6 +33,37 @@ pub fn router() -> Router<AppState> {
             get(retrieve_invoice_payment),
         )
 }
+
+/// Stripe's search fields for invoices; `subscription` and the
+/// finalization error are nested in the 2026 documents.
+const SEARCH: search::Spec = search::Spec {
+    object: "invoice",
+    resource: "invoices",
+    url: "/v1/invoices/search",
+    fields: &[
+        ("created", FieldKind::Number),
+        ("currency", FieldKind::Text),
+        ("customer", FieldKind::Text),
+        ("last_finalization_error_code", FieldKind::Text),
+        ("last_finalization_error_type", FieldKind::Text),
+        ("number", FieldKind::Text),
+        ("receipt_number", FieldKind::Text),
+        ("status", FieldKind::Text),
+        ("subscription", FieldKind::Text),
+        ("total", FieldKind::Number),
+    ],
+    paths: &[
+        ("subscription", "parent.subscription_details.subscription"),
+        (
+            "last_finalization_error_code",
+            "last_finalization_error.code",
+        ),
+        (
+            "last_finalization_error_type",
+            "last_finalization_error.type",
+        ),
+    ],
+};
 
 /// One line of a new invoice.
 #[derive(Clone)]
@@ -584,4 +617,8 @@ pub fn payment_record(invoice: &Value, payment: Value) -> Record {
     let mut record = Record::new("invoice_payment", payment);
     record.customer = invoice["customer"].as_str().map(str::to_owned);
     record
+}
+
+async fn search_invoices(Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+    ctx.search_resource(params, &SEARCH).await
 }

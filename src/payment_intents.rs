@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
             "/v1/payment_intents",
             get(list_payment_intents).post(create_payment_intent),
         )
+        .route("/v1/payment_intents/search", get(search_payment_intents))
         .route(
             "/v1/payment_intents/{intent}",
             get(retrieve_payment_intent).post(update_payment_intent),
@@ -51,6 +52,21 @@ pub fn router() -> Router<AppState> {
             post(cancel_payment_intent),
         )
 }
+
+/// Stripe's search fields for PaymentIntents.
+const SEARCH: search::Spec = search::Spec {
+    object: "payment_intent",
+    resource: "payment_intents",
+    url: "/v1/payment_intents/search",
+    fields: &[
+        ("amount", FieldKind::Number),
+        ("created", FieldKind::Number),
+        ("currency", FieldKind::Text),
+        ("customer", FieldKind::Text),
+        ("status", FieldKind::Text),
+    ],
+    paths: &[],
+};
 
 /// Fields Stripe returns when a PaymentIntent is retrieved with a publishable key.
 const CLIENT_VISIBLE: &[&str] = &[
@@ -1029,4 +1045,8 @@ async fn list_payment_intents(Call { ctx, mut params }: Call) -> ApiResult<Json<
         query.filters.push(Filter::Customer(customer));
     }
     ctx.list(query, &paging, "/v1/payment_intents").await
+}
+
+async fn search_payment_intents(Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+    ctx.search_resource(params, &SEARCH).await
 }

@@ -60,6 +60,7 @@ const SEARCH: search::Spec = search::Spec {
         ("created", FieldKind::Number),
         ("canceled_at", FieldKind::Number),
     ],
+    paths: &[],
 };
 const STATUSES: &[&str] = &[
     "active",
