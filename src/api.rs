@@ -2,7 +2,7 @@
 //! decoding, `expand[]`, lists, events and optimistic writes. Handlers get a
 //! [`Call`] (context + parameters) and answer through [`Ctx`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use axum::Json;
@@ -20,6 +20,7 @@ use crate::ids;
 use crate::params::Params;
 use crate::search;
 use crate::store::{Cursor, ListQuery, Range, Record, Store, StoreError, StoreResult, Write};
+use crate::unit_of_work::UnitOfWork;
 use crate::webhooks::WebhookSettings;
 
 /// The API version whose object shapes this server emulates.
@@ -29,6 +30,29 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
+
+/// Time limits that keep slow clients and a stuck store from holding the
+/// server's connections and requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// For a request's head to arrive; also how long an idle keep-alive
+    /// connection stays open.
+    pub header: std::time::Duration,
+    /// For a request's body to arrive.
+    pub body: std::time::Duration,
+    /// For a whole request.
+    pub request: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header: std::time::Duration::from_secs(30),
+            body: std::time::Duration::from_secs(10),
+            request: std::time::Duration::from_secs(30),
+        }
+    }
+}
 
 pub struct Shared {
     pub store: Arc<dyn Store>,
@@ -40,6 +64,8 @@ pub struct Shared {
     pub webhooks: WebhookSettings,
     /// Wakes this process's webhook worker when a commit wrote events.
     pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// How long clients and requests may take.
+    pub limits: Limits,
     /// Accounts this process knows have their fixtures. Only a shortcut:
     /// the marker record in the store is the truth, so server processes
     /// sharing one database agree.
@@ -69,13 +95,29 @@ impl AppState {
         webhooks: WebhookSettings,
     ) -> Self {
         Self(Arc::new(Shared {
-            store,
+            store: crate::store::Deadline::wrap(store),
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             fixtures,
             webhooks,
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
+            limits: Limits::default(),
             seeded: RwLock::new(HashSet::new()),
         }))
+    }
+
+    /// The same server with other time limits (before it serves).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(shared) => shared.limits = limits,
+            None => {
+                tracing::error!("time limits set on a server already shared; kept the old ones")
+            }
+        }
+        self
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.0.limits
     }
 
     /// The store, shared with the webhook worker.
@@ -136,6 +178,16 @@ impl AppState {
     pub fn public_url(&self) -> Option<&str> {
         self.0.public_url.as_deref()
     }
+
+    /// After a commit: events are waiting for the webhook worker.
+    pub fn committed(&self, writes: &[Write]) {
+        if writes
+            .iter()
+            .any(|w| matches!(w, Write::Insert(r) if r.object == "event"))
+        {
+            self.0.webhook_wake.notify_one();
+        }
+    }
 }
 
 /// Who is calling and how, for one request.
@@ -150,6 +202,9 @@ pub struct Ctx {
     pub client: ClientInfo,
     /// This server's address as the caller reaches it, for URLs we hand out.
     pub origin: String,
+    /// An API request's staged writes, committed when it has answered;
+    /// None (pages) commits each change at once.
+    pub unit: Option<Arc<UnitOfWork>>,
 }
 
 impl Ctx {
@@ -164,6 +219,7 @@ impl Ctx {
             expand: Vec::new(),
             client: ClientInfo::of(parts),
             origin: origin(state, parts),
+            unit: None,
         }
     }
 }
@@ -287,7 +343,7 @@ impl ClientCall {
             let secret = secret
                 .clone()
                 .ok_or_else(|| ApiError::missing_param("client_secret"))?;
-            match self.ctx.store().find(id).await? {
+            match self.ctx.find(id).await? {
                 Some((account, record)) if record.object == object => {
                     if record.data["client_secret"] != json!(secret) {
                         return Err(client_secret_mismatch(object));
@@ -366,7 +422,7 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
     };
     if parts.method == Method::POST {
         check_content_type(&parts.headers)?;
-        let bytes = read_body(body).await?;
+        let bytes = read_body(body, state.limits().body).await?;
         map.extend(form::decode(&bytes).map_err(decode_error)?);
     }
     // Answered after authentication, as Stripe checks the key first.
@@ -397,7 +453,7 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let idempotency_key = idempotency_key(&parts.headers, &parts.method);
+    let idempotency_key = crate::idempotency::key_of(&parts.headers, &parts.method)?;
     // A publishable key's account is the object's, found later; it was
     // seeded when the object was made with a secret key.
     let account = match key.kind {
@@ -415,19 +471,9 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
         expand,
         client: ClientInfo::of(&parts),
         origin: origin(state, &parts),
+        unit: parts.extensions.get::<Arc<UnitOfWork>>().cloned(),
     };
     Ok((key, ctx, params))
-}
-
-pub fn idempotency_key(headers: &HeaderMap, method: &Method) -> Option<String> {
-    if method != Method::POST {
-        return None;
-    }
-    headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
 }
 
 pub fn decode_error(err: form::DecodeError) -> ApiError {
@@ -448,16 +494,38 @@ fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {
     )))
 }
 
-/// Reads a whole request body, refusing one over [`MAX_BODY_BYTES`].
-pub async fn read_body(body: Body) -> ApiResult<Bytes> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::invalid(format!(
-                "The request body is too large: the limit is {MAX_BODY_BYTES} bytes."
-            ))
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-        })
+/// Reads a whole request body, refusing one over [`MAX_BODY_BYTES`] and
+/// one that does not arrive in time.
+pub async fn read_body(body: Body, limit: std::time::Duration) -> ApiResult<Bytes> {
+    let read = tokio::time::timeout(limit, axum::body::to_bytes(body, MAX_BODY_BYTES));
+    match read.await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Err(_) => Err(ApiError::invalid(format!(
+            "The request body did not arrive within {} ms: it is shorter than its Content-Length, or the client stopped sending it.",
+            limit.as_millis()
+        ))
+        .with_status(StatusCode::REQUEST_TIMEOUT)),
+        Ok(Err(err)) if error_chain(&err).contains("length limit") => Err(ApiError::invalid(format!(
+            "The request body is too large: the limit is {MAX_BODY_BYTES} bytes."
+        ))
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)),
+        Ok(Err(err)) => Err(ApiError::invalid(format!(
+            "The request body could not be read: {}",
+            error_chain(&err)
+        ))),
+    }
+}
+
+/// An error and its causes, in words.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut words = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        words.push_str(": ");
+        words.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    words
 }
 
 /// Paging parameters shared by every list endpoint.
@@ -556,10 +624,108 @@ impl Ctx {
 
     /// Loads an object of the given type; anything else is `resource_missing`.
     pub async fn load(&self, object: &str, id: &str, param: &str) -> ApiResult<Record> {
-        match self.store().get(&self.account, id).await? {
+        match self.get(id).await? {
             Some(record) if record.object == object => Ok(record),
             _ => Err(ApiError::no_such(display_name(object), id, param)),
         }
+    }
+
+    /// An object of the caller's account as this request sees it: what it
+    /// has written itself, else what the store has.
+    pub async fn get(&self, id: &str) -> ApiResult<Option<Record>> {
+        if let Some(unit) = &self.unit {
+            if let Some(staged) = unit.get(&self.account, id) {
+                return Ok(Some(staged));
+            }
+            let stored = self.store().get(&self.account, id).await?;
+            if let Some(record) = &stored {
+                unit.note_read(&self.account, record);
+            }
+            return Ok(stored);
+        }
+        Ok(self.store().get(&self.account, id).await?)
+    }
+
+    /// The caller's objects among `ids` (each once, in no order), as this
+    /// request sees them.
+    pub async fn get_many(&self, ids: &[String]) -> ApiResult<Vec<Record>> {
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.unit.as_ref().and_then(|u| u.get(&self.account, id)) {
+                Some(staged) => found.push(staged),
+                None if !missing.contains(id) => missing.push(id.clone()),
+                None => {}
+            }
+        }
+        found.extend(self.store().get_many(&self.account, &missing).await?);
+        Ok(found)
+    }
+
+    /// For each owner, its newest `per_owner` objects of a type (see
+    /// [`Store::list_per_owner`]), as this request sees them.
+    pub async fn list_per_owner(
+        &self,
+        object: &'static str,
+        owner: crate::store::Owner,
+        owners: &[String],
+        per_owner: i64,
+    ) -> ApiResult<Vec<Record>> {
+        let staged = self
+            .unit
+            .as_ref()
+            .map_or(0, |u| u.staged_count(&self.account, object));
+        let stored = self
+            .store()
+            .list_per_owner(
+                &self.account,
+                object,
+                owner,
+                owners,
+                per_owner + staged as i64,
+            )
+            .await?;
+        let Some(unit) = self.unit.as_ref().filter(|_| staged > 0) else {
+            return Ok(stored);
+        };
+        let mut query = ListQuery::new(object);
+        query.limit = i64::MAX;
+        let mut merged = unit.overlay(&self.account, &query, stored);
+        merged.retain(|r| owner.of(r).is_some_and(|o| owners.iter().any(|w| w == o)));
+        let mut kept: HashMap<String, i64> = HashMap::new();
+        merged.retain(|r| {
+            let count = kept
+                .entry(owner.of(r).unwrap_or_default().to_owned())
+                .or_default();
+            *count += 1;
+            *count <= per_owner
+        });
+        Ok(merged)
+    }
+
+    /// An object by id alone (client secrets, page tokens), with its account.
+    pub async fn find(&self, id: &str) -> ApiResult<Option<(String, Record)>> {
+        if let Some(unit) = &self.unit
+            && let Some(staged) = unit.get(&self.account, id)
+        {
+            return Ok(Some((self.account.clone(), staged)));
+        }
+        Ok(self.store().find(id).await?)
+    }
+
+    /// The records a list query selects, as this request sees them.
+    pub async fn list_records(&self, query: &ListQuery) -> ApiResult<Vec<Record>> {
+        let Some(unit) = &self.unit else {
+            return Ok(self.store().list(&self.account, query).await?);
+        };
+        let staged = unit.staged_count(&self.account, query.object);
+        if staged == 0 {
+            return Ok(self.store().list(&self.account, query).await?);
+        }
+        let mut wider = query.clone();
+        wider.limit = query.limit.saturating_add(staged as i64);
+        let stored = self.store().list(&self.account, &wider).await?;
+        Ok(unit.overlay(&self.account, query, stored))
     }
 
     /// Answers with an object after applying the request's `expand[]`.
@@ -588,7 +754,7 @@ impl Ctx {
             ),
             _ => Cursor::Start,
         };
-        let mut records = self.store().list(&self.account, &query).await?;
+        let mut records = self.list_records(&query).await?;
         let has_more = records.len() as i64 > paging.limit;
         if has_more {
             match query.cursor {
@@ -660,7 +826,7 @@ impl Ctx {
             let mut batch_query = ListQuery::new(object);
             batch_query.cursor = cursor;
             batch_query.limit = BATCH;
-            let batch = self.store().list(&self.account, &batch_query).await?;
+            let batch = self.list_records(&batch_query).await?;
             let exhausted = (batch.len() as i64) < BATCH;
             for record in batch {
                 cursor = Cursor::After(record.seq);
@@ -689,7 +855,7 @@ impl Ctx {
     }
 
     async fn cursor_position(&self, object: &str, id: &str, param: &str) -> ApiResult<i64> {
-        match self.store().get(&self.account, id).await? {
+        match self.get(id).await? {
             Some(record) if record.object == object => {}
             _ => return Err(ApiError::no_such(display_name(object), id, param)),
         }
@@ -739,23 +905,18 @@ impl Ctx {
         writes
     }
 
+    /// Commits writes: in an API request, stages them for the request's
+    /// one transaction; elsewhere, at once.
     pub async fn commit(&self, writes: &[Write]) -> ApiResult<()> {
+        if let Some(unit) = &self.unit {
+            return unit.stage(&self.account, writes);
+        }
         self.store()
             .commit(&self.account, writes)
             .await
             .map_err(store_error)?;
-        self.committed(writes);
+        self.state.committed(writes);
         Ok(())
-    }
-
-    /// After a commit: events are waiting for the webhook worker.
-    fn committed(&self, writes: &[Write]) {
-        if writes
-            .iter()
-            .any(|w| matches!(w, Write::Insert(r) if r.object == "event"))
-        {
-            self.state.0.webhook_wake.notify_one();
-        }
     }
 
     /// Read-modify-write with optimistic concurrency: `change` sees the
@@ -792,11 +953,18 @@ impl Ctx {
         Step: FnMut() -> Fut,
         Fut: Future<Output = ApiResult<(Vec<Write>, T)>>,
     {
+        if let Some(unit) = &self.unit {
+            // The request's unit of work runs the whole request again on a
+            // conflict, this step included.
+            let (writes, out) = step().await?;
+            unit.stage(&self.account, &writes)?;
+            return Ok(out);
+        }
         for _ in 0..8 {
             let (writes, out) = step().await?;
             match self.store().commit(&self.account, &writes).await {
                 Ok(()) => {
-                    self.committed(&writes);
+                    self.state.committed(&writes);
                     return Ok(out);
                 }
                 Err(StoreError::Conflict) => continue,
@@ -818,7 +986,24 @@ pub fn store_error(err: StoreError) -> ApiError {
         )
         .with_status(StatusCode::CONFLICT)
         .with_code("lock_timeout"),
-        other => ApiError::Internal(other.to_string()),
+        StoreError::ClaimLost => ApiError::invalid(
+            "Another request took over this request's idempotency key; retry the request.",
+        )
+        .with_status(StatusCode::CONFLICT)
+        .with_type(crate::error::ErrorType::Idempotency)
+        .with_code("idempotency_key_in_use"),
+        unreachable if unreachable.is_unreachable() => ApiError::Unavailable {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!(
+                "stripe-twin cannot reach its database right now ({unreachable}); retry the request (with the same Idempotency-Key it takes effect at most once)."
+            ),
+        },
+        failed => ApiError::Unavailable {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!(
+                "stripe-twin's database failed ({failed}); retry the request (with the same Idempotency-Key it takes effect at most once)."
+            ),
+        },
     }
 }
 

@@ -99,28 +99,23 @@ pub fn parse_key(key: &str) -> ApiResult<ApiKey> {
     }
 }
 
-/// `sk_test_****************1234`, as Stripe shows keys in errors.
+/// `sk_test_****************1234`, as Stripe shows keys in errors: the
+/// prefix up to the second `_`, the last four characters, stars between.
 fn redact(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
-    let prefix_len = key
-        .find('_')
-        .and_then(|first| key[first + 1..].find('_').map(|second| first + second + 2))
-        .unwrap_or(0)
-        .min(chars.len());
-    if chars.len() <= prefix_len + 4 {
-        return format!(
-            "{}{}",
-            &key[..prefix_len],
-            "*".repeat(chars.len() - prefix_len)
-        );
+    let prefix_len = chars
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c == '_')
+        .nth(1)
+        .map_or(0, |(at, _)| at + 1);
+    let prefix: String = chars[..prefix_len].iter().collect();
+    let hidden = chars.len() - prefix_len;
+    if hidden <= 4 {
+        return format!("{prefix}{}", "*".repeat(hidden));
     }
     let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!(
-        "{}{}{}",
-        &key[..prefix_len],
-        "*".repeat(chars.len() - prefix_len - 4),
-        tail
-    )
+    format!("{prefix}{}{tail}", "*".repeat(hidden - 4))
 }
 
 #[cfg(test)]
@@ -174,6 +169,15 @@ mod tests {
         let live = api_key_from_headers(&headers("Bearer sk_live_1234567890")).unwrap_err();
         assert!(live.to_string().contains("test mode keys"));
         assert!(!live.to_string().contains("1234567890"));
+    }
+
+    #[test]
+    fn redaction_counts_characters_not_bytes() {
+        assert_eq!(redact("sk_test_abcdefgh1234"), "sk_test_********1234");
+        assert_eq!(redact("ab_éé_"), "ab_éé_");
+        assert_eq!(redact("ab_éé_ééééé"), "ab_éé_*éééé");
+        assert_eq!(redact("éé"), "**");
+        assert_eq!(redact("_é_é"), "_é_*");
     }
 
     #[test]

@@ -273,7 +273,7 @@ async fn submit_page(
     request: Request<Body>,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(body) = read_body(body).await else {
+    let Ok(body) = read_body(body, state.limits().body).await else {
         return too_large_page();
     };
     let attempt = match find_attempt(&state, &token).await {

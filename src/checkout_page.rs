@@ -161,7 +161,7 @@ async fn open_page(
             .flatten(),
     };
     let customer = match session["customer"].as_str() {
-        Some(customer) => ctx.store().get(&ctx.account, customer).await.ok().flatten(),
+        Some(customer) => ctx.get(customer).await.ok().flatten(),
         None => None,
     };
     let known_email = customer
@@ -339,7 +339,7 @@ async fn submit_page(
     request: Request<Body>,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(body) = read_body(body).await else {
+    let Ok(body) = read_body(body, state.limits().body).await else {
         return too_large_page();
     };
     let (ctx, session) = match load_session(&state, &id, &parts).await {
@@ -390,12 +390,7 @@ async fn submit_page(
 }
 
 async fn reload(ctx: &Ctx, id: &str) -> Option<Value> {
-    ctx.store()
-        .get(&ctx.account, id)
-        .await
-        .ok()
-        .flatten()
-        .map(|r| r.data)
+    ctx.get(id).await.ok().flatten().map(|r| r.data)
 }
 
 /// Where a completed session sends the buyer: its success or return URL,

@@ -176,8 +176,7 @@ async fn parse_line_items(
         item.finish()?;
         let description = match price["product"].as_str() {
             Some(product) => ctx
-                .store()
-                .get(&ctx.account, product)
+                .get(product)
                 .await?
                 .and_then(|p| p.data["name"].as_str().map(str::to_owned))
                 .or_else(|| {
@@ -890,7 +889,7 @@ async fn expire_writes(ctx: &Ctx, record: &Record) -> ApiResult<(Vec<Write>, Val
     doc["url"] = Value::Null;
     let mut writes = Vec::new();
     if let Some(intent_id) = doc["_twin_intent"].as_str()
-        && let Some(intent) = ctx.store().get(&ctx.account, intent_id).await?
+        && let Some(intent) = ctx.get(intent_id).await?
         && matches!(
             intent.data["status"].as_str(),
             Some("requires_payment_method" | "requires_confirmation" | "requires_action")
@@ -964,7 +963,7 @@ async fn expire_all_due(ctx: &Ctx) -> ApiResult<()> {
     // Each pass expires what it finds, so the next pass sees the rest; the
     // bound only guards against a pass that could not expire anything.
     for _ in 0..100 {
-        let due = ctx.store().list(&ctx.account, &query).await?;
+        let due = ctx.list_records(&query).await?;
         let done = due.len() < 100;
         for record in due {
             expire_if_due(ctx, record).await?;
@@ -1392,7 +1391,7 @@ async fn complete(
         .and_then(|i| i["payment_method"].as_str())
         .map(str::to_owned);
     let pm = match &pm_id {
-        Some(pm) => ctx.store().get(&ctx.account, pm).await?.map(|r| r.data),
+        Some(pm) => ctx.get(pm).await?.map(|r| r.data),
         None => None,
     }
     // The payment method may have been inserted in this same transaction.
@@ -1460,7 +1459,7 @@ pub async fn last_error(ctx: &Ctx, session: &Value) -> ApiResult<Option<String>>
     let Some(intent_id) = session["_twin_intent"].as_str() else {
         return Ok(None);
     };
-    let Some(intent) = ctx.store().get(&ctx.account, intent_id).await? else {
+    let Some(intent) = ctx.get(intent_id).await? else {
         return Ok(None);
     };
     let error = match intent.object.as_str() {

@@ -131,6 +131,17 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Whether the store is a Postgres server (which may not be up yet).
+    pub fn uses_postgres(&self) -> bool {
+        !self.in_memory
+            && self
+                .database_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+    }
+}
+
 /// Which store a configuration selects, in words for the start-up line.
 pub fn describe_store(config: &Config) -> String {
     if config.in_memory {
@@ -148,12 +159,15 @@ pub fn describe_store(config: &Config) -> String {
 }
 
 fn redact_password(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if url[scheme + 3..at].contains(':') => {
-            let user_end = scheme + 3 + url[scheme + 3..at].find(':').unwrap_or(0);
-            format!("{}:***{}", &url[..user_end], &url[at..])
-        }
-        _ => url.to_owned(),
+    let Some(scheme) = url.find("://").map(|at| at + 3) else {
+        return url.to_owned();
+    };
+    let Some(at) = url[scheme..].rfind('@').map(|at| scheme + at) else {
+        return url.to_owned();
+    };
+    match url[scheme..at].find(':') {
+        Some(colon) => format!("{}:***{}", &url[..scheme + colon], &url[at..]),
+        None => url.to_owned(),
     }
 }
 

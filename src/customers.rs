@@ -328,7 +328,7 @@ fn invoice_settings(
 /// Objects the request points at must exist in the caller's account.
 async fn check_references(ctx: &Ctx, customer_id: &str, refs: &References) -> ApiResult<()> {
     if let Some(pm) = &refs.default_payment_method {
-        let attached = match ctx.store().get(&ctx.account, pm).await? {
+        let attached = match ctx.get(pm).await? {
             Some(record) if record.object == "payment_method" => {
                 record.data["customer"] == json!(customer_id)
             }

@@ -56,7 +56,11 @@ pub enum ApiError {
         /// Extra fields of the error object (decline_code, setup_intent, ...).
         extra: Map<String, Value>,
     },
-    /// A failure of ours (database down, bug). Logged, rendered as api_error.
+    /// The store failed or could not be reached: not a bug, worth a retry.
+    /// Rendered as api_error naming the problem, with `Stripe-Should-Retry`.
+    #[error("store: {message}")]
+    Unavailable { status: StatusCode, message: String },
+    /// A bug of ours. Logged, rendered as api_error.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -142,7 +146,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Stripe { status, .. } => *status,
+            Self::Stripe { status, .. } | Self::Unavailable { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -180,17 +184,15 @@ impl ApiError {
                 error.extend(extra.clone());
                 json!({ "error": error })
             }
+            Self::Unavailable { message, .. } => json!({"error": {
+                "type": "api_error",
+                "message": message,
+            }}),
             Self::Internal(_) => json!({"error": {
                 "type": "api_error",
                 "message": "An unexpected error occurred in stripe-twin. This is a bug: the server log has the details.",
             }}),
         }
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(err: sqlx::Error) -> Self {
-        ApiError::Internal(format!("database: {err}"))
     }
 }
 
@@ -202,12 +204,14 @@ impl From<serde_json::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(detail) = &self {
-            tracing::error!(%detail, "request failed");
+        match &self {
+            Self::Internal(detail) => tracing::error!(%detail, "request failed"),
+            Self::Unavailable { message, .. } => tracing::warn!(%message, "store fault"),
+            Self::Stripe { .. } => {}
         }
         let status = self.status();
         let mut response = (status, axum::Json(self.body())).into_response();
-        if status == StatusCode::CONFLICT {
+        if status == StatusCode::CONFLICT || matches!(self, Self::Unavailable { .. }) {
             // Official SDKs retry a 409 when told to; an in-flight idempotent
             // request is worth retrying.
             response

@@ -38,9 +38,14 @@ pub fn new_customer_id() -> String {
 }
 
 pub fn now() -> i64 {
+    now_ms() / 1000
+}
+
+/// Unix milliseconds, for holds and schedules shorter than a second.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or_default()
 }
 

@@ -128,7 +128,12 @@ pub fn check_return_url(url: &str) -> ApiResult<String> {
 pub fn check_url(param: &str, url: &str) -> ApiResult<String> {
     let valid = ["http://", "https://"]
         .iter()
-        .any(|scheme| url.len() > scheme.len() && url[..scheme.len()].eq_ignore_ascii_case(scheme))
+        .any(|scheme| {
+            url.len() > scheme.len()
+                && url
+                    .get(..scheme.len())
+                    .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
+        })
         // A Location header carries it later: printable ASCII only.
         && url.bytes().all(|b| b.is_ascii_graphic());
     if !valid {

@@ -87,7 +87,8 @@ pub fn draft(
 ) -> Value {
     let id = ids::new_id("in");
     let currency = subscription["currency"].clone();
-    let total: i64 = lines.iter().map(|l| l.amount).sum();
+    // Callers keep totals within Stripe's bound (crate::money).
+    let total = lines.iter().fold(0i64, |t, l| t.saturating_add(l.amount));
     let line_docs: Vec<Value> = lines
         .iter()
         .map(|line| {
@@ -340,14 +341,14 @@ pub fn mark_failed(ctx: &Ctx, invoice: &mut Value, writes: &mut Vec<Write>) {
 /// one): nothing is owed any more, so the PaymentIntent that would have
 /// collected it is canceled, and its invoice payment with it.
 pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> ApiResult<()> {
-    let record = match ctx.store().get(&ctx.account, invoice_id).await? {
+    let record = match ctx.get(invoice_id).await? {
         Some(record) if record.object == "invoice" && record.data["status"] == "open" => record,
         _ => return Ok(()),
     };
     let now = ids::now();
     let mut invoice = record.data.clone();
     if let Some(intent_id) = invoice["_twin_payment_intent"].as_str()
-        && let Some(intent) = ctx.store().get(&ctx.account, intent_id).await?
+        && let Some(intent) = ctx.get(intent_id).await?
         && !matches!(
             intent.data["status"].as_str(),
             Some("succeeded" | "canceled")
@@ -363,7 +364,7 @@ pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> 
         writes.push(ctx.event("payment_intent.canceled", &doc, None));
     }
     if let Some(payment_id) = invoice["_twin_invoice_payment"].as_str()
-        && let Some(payment) = ctx.store().get(&ctx.account, payment_id).await?
+        && let Some(payment) = ctx.get(payment_id).await?
     {
         let mut doc = payment.data.clone();
         doc["status"] = json!("canceled");
@@ -385,7 +386,7 @@ pub async fn after_payment(ctx: &Ctx, intent: &Value, writes: &mut Vec<Write>) -
     let Some(invoice_id) = intent["_twin_invoice"].as_str() else {
         return Ok(());
     };
-    let Some(record) = ctx.store().get(&ctx.account, invoice_id).await? else {
+    let Some(record) = ctx.get(invoice_id).await? else {
         return Ok(());
     };
     apply_payment(ctx, &record, intent, writes).await?;
@@ -408,7 +409,7 @@ async fn apply_payment(
     match intent["status"].as_str() {
         Some("succeeded") => {
             let payment_record = match invoice["_twin_invoice_payment"].as_str() {
-                Some(id) => ctx.store().get(&ctx.account, id).await?,
+                Some(id) => ctx.get(id).await?,
                 None => None,
             };
             let mut payment = payment_record.as_ref().map(|r| r.data.clone());
@@ -525,7 +526,7 @@ async fn pay_invoice(
             let mut writes = Vec::new();
             if out_of_band {
                 let payment_record = match invoice["_twin_invoice_payment"].as_str() {
-                    Some(id) => ctx.store().get(&ctx.account, id).await?,
+                    Some(id) => ctx.get(id).await?,
                     None => None,
                 };
                 mark_paid(&ctx, &mut invoice, None, &mut writes);
@@ -540,7 +541,7 @@ async fn pay_invoice(
                     writes.push(Write::Update(record.with_data(payment)));
                 }
                 if let Some(intent_id) = invoice["_twin_payment_intent"].as_str()
-                    && let Some(intent) = ctx.store().get(&ctx.account, intent_id).await?
+                    && let Some(intent) = ctx.get(intent_id).await?
                     && intent.data["status"] != "succeeded"
                     && intent.data["status"] != "canceled"
                 {

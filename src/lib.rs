@@ -25,6 +25,7 @@ pub mod ids;
 pub mod intents;
 pub mod invoices;
 pub mod mandates;
+pub mod money;
 pub mod not_emulated;
 pub mod pages;
 pub mod params;
@@ -33,11 +34,13 @@ pub mod payment_methods;
 pub mod prices;
 pub mod products;
 pub mod search;
+pub mod serve;
 pub mod setup_intents;
 pub mod store;
 pub mod stripe_operations;
 pub mod subscriptions;
 pub mod test_cards;
+pub mod unit_of_work;
 pub mod webhook_endpoints;
 pub mod webhooks;
 
@@ -55,18 +58,15 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use api::Call;
-pub use api::{API_VERSION, AppState};
+pub use api::{API_VERSION, AppState, Limits};
 use error::{ApiError, ApiResult};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The whole application: every resource's router behind the shared layers.
 pub fn app(state: AppState) -> Router {
@@ -85,9 +85,13 @@ pub fn app(state: AppState) -> Router {
         .merge(checkout_sessions::router())
         .merge(webhook_endpoints::router())
         .route("/_config/data", delete(wipe_account_data))
+        // Inside the unit of work: a panic is a 5xx it does not commit.
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("a handler panicked".into()).into_response()
+        }))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            idempotency::idempotency,
+            unit_of_work::run,
         ))
         .layer(middleware::from_fn(not_emulated::refuse_stripe_account));
     Router::new()
@@ -102,14 +106,14 @@ pub fn app(state: AppState) -> Router {
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::Internal("a handler panicked".into()).into_response()
                 }))
-                .layer(SetRequestIdLayer::new(REQUEST_ID, StripeRequestId))
+                .layer(middleware::from_fn(assign_request_id))
                 .layer(TraceLayer::new_for_http())
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(cors())
                 .layer(middleware::from_fn(stripe_headers))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
-                    REQUEST_TIMEOUT,
+                    state.limits().request,
                 )),
         )
         .with_state(state)
@@ -122,32 +126,31 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop_worker, stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(webhooks::run(
+    let (stop_workers, stopped) = tokio::sync::watch::channel(false);
+    // Owned by this future: dropping it (a kill) ends them with the server.
+    let mut workers = tokio::task::JoinSet::new();
+    workers.spawn(webhooks::run(
         state.store_handle(),
         state.webhooks().clone(),
         state.webhook_wake(),
         stopped,
     ));
-    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    // The worker goes with the server; what it still owes stays in the store.
-    let _ = stop_worker.send(true);
-    let _ = worker.await;
+    let header_timeout = state.limits().header;
+    let served = serve::accept_loop(listener, app(state), header_timeout, shutdown).await;
+    // The workers go with the server; what they still owe stays in the store.
+    let _ = stop_workers.send(true);
+    while workers.join_next().await.is_some() {}
     served
 }
 
-#[derive(Clone, Copy)]
-struct StripeRequestId;
-
-impl MakeRequestId for StripeRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&format!("req_{}", ids::random_base62(14)))
-            .ok()
-            .map(RequestId::new)
+/// Every request gets a `Request-Id` of ours; one the client sent is
+/// replaced, as Stripe's request ids are its own.
+async fn assign_request_id(mut request: Request, next: Next) -> Response {
+    let id = format!("req_{}", ids::random_base62(14));
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        request.headers_mut().insert(REQUEST_ID, value);
     }
+    next.run(request).await
 }
 
 /// Browsers (Stripe.js-style callers, hosted pages' tests) may call the API.
@@ -176,7 +179,11 @@ async fn stripe_headers(request: Request, next: Next) -> Response {
     if response.status() == StatusCode::REQUEST_TIMEOUT
         && !response.headers().contains_key(CONTENT_TYPE)
     {
-        response = ApiError::Internal("the request timed out".into()).into_response();
+        response = ApiError::Unavailable {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "stripe-twin did not finish this request in time (its database may be unreachable); retry the request.".to_owned(),
+        }
+        .into_response();
     }
     response.headers_mut().insert("stripe-version", version);
     response
@@ -198,11 +205,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 async fn wipe_account_data(Call { ctx, params }: Call) -> ApiResult<axum::Json<serde_json::Value>> {
     params.finish()?;
     // The fixtures marker is bookkeeping, not one of the caller's objects.
-    let marker = ctx
-        .store()
-        .get(&ctx.account, fixtures::MARKER_ID)
-        .await?
-        .is_some();
+    let marker = ctx.get(fixtures::MARKER_ID).await?.is_some();
     let removed = ctx.store().wipe_account(&ctx.account).await?;
     ctx.state.reseed(&ctx.account).await?;
     Ok(axum::Json(json!({

@@ -32,15 +32,8 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let store = match open_store(&config).await {
-        Ok(store) => store,
-        Err(err) => {
-            eprintln!(
-                "stripe-twin: cannot open the store ({}): {err}",
-                describe_store(&config)
-            );
-            return std::process::ExitCode::FAILURE;
-        }
+    let Some(store) = open_store_patiently(&config).await else {
+        return std::process::ExitCode::FAILURE;
     };
     let listener = match TcpListener::bind((config.bind.as_str(), config.port)).await {
         Ok(listener) => listener,
@@ -69,6 +62,37 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// Opens the store. Postgres may still be starting (docker compose):
+/// every failed attempt says why on a line of its own, then it tries
+/// again, until it connects or the process is stopped. A SQLite file that
+/// cannot be used stops start-up at once.
+async fn open_store_patiently(
+    config: &Config,
+) -> Option<std::sync::Arc<dyn stripe_twin::store::Store>> {
+    let retry = config.uses_postgres();
+    for attempt in 1u64.. {
+        match open_store(config).await {
+            Ok(store) => return Some(store),
+            Err(err) if retry => eprintln!(
+                "stripe-twin: cannot reach the store ({}), attempt {attempt}: {err}; retrying in 1 s",
+                describe_store(config)
+            ),
+            Err(err) => {
+                eprintln!(
+                    "stripe-twin: cannot open the store ({}): {err}",
+                    describe_store(config)
+                );
+                return None;
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            () = shutdown_signal() => return None,
+        }
+    }
+    None
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM (docker stop).

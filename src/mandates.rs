@@ -67,10 +67,5 @@ pub async fn active_for(ctx: &Ctx, payment_method: &str) -> ApiResult<Option<Rec
         .filters
         .push(Filter::Field("status", vec![json!("active")]));
     query.limit = 1;
-    Ok(ctx
-        .store()
-        .list(&ctx.account, &query)
-        .await?
-        .into_iter()
-        .next())
+    Ok(ctx.list_records(&query).await?.into_iter().next())
 }

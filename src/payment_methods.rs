@@ -260,7 +260,7 @@ pub async fn resolve(ctx: &Ctx, id: &str, named: Named<'_>) -> ApiResult<Resolve
             test_card_document(&ctx.account, card),
         )));
     }
-    match ctx.store().get(&ctx.account, id).await? {
+    match ctx.get(id).await? {
         Some(record) if record.object == "payment_method" => Ok(Resolved::Stored(record)),
         _ => Err(named.missing("PaymentMethod", id)),
     }
@@ -277,7 +277,7 @@ pub fn check_reusable(pm: &Value) -> ApiResult<()> {
 
 /// A live (not deleted) customer of the caller's account.
 pub async fn load_customer(ctx: &Ctx, id: &str, named: Named<'_>) -> ApiResult<Record> {
-    match ctx.store().get(&ctx.account, id).await? {
+    match ctx.get(id).await? {
         Some(record) if record.object == "customer" && !record.deleted => Ok(record),
         _ => Err(named.missing("customer", id)),
     }
@@ -451,7 +451,7 @@ async fn detach_payment_method(
 
 /// A customer whose default payment method is detached has none.
 async fn customer_forgets(ctx: &Ctx, customer_id: &str, pm: &str) -> ApiResult<Vec<Write>> {
-    let Some(customer) = ctx.store().get(&ctx.account, customer_id).await? else {
+    let Some(customer) = ctx.get(customer_id).await? else {
         return Ok(Vec::new());
     };
     if customer.data["invoice_settings"]["default_payment_method"] != json!(pm) {
@@ -470,7 +470,7 @@ async fn mandates_lapse(ctx: &Ctx, pm: &str) -> ApiResult<Vec<Write>> {
         .filters
         .push(Filter::Field("payment_method", vec![json!(pm)]));
     let mut writes = Vec::new();
-    for mandate in ctx.store().list(&ctx.account, &query).await? {
+    for mandate in ctx.list_records(&query).await? {
         if mandate.data["status"] == "inactive" {
             continue;
         }

@@ -110,7 +110,7 @@ pub async fn load_active_price(ctx: &Ctx, id: &str, param: &str) -> ApiResult<Re
 
 /// The stored record, as stored (for writing it back).
 async fn load_price_record(ctx: &Ctx, id: &str, named: Named<'_>) -> ApiResult<Record> {
-    match ctx.store().get(&ctx.account, id).await? {
+    match ctx.get(id).await? {
         Some(record)
             if (record.object == "price" || record.object == INLINE_PRICE_RECORD)
                 && !record.deleted =>
@@ -459,7 +459,7 @@ async fn lookup_key_holder(
         .filters
         .push(Filter::Field("lookup_key", vec![json!(key)]));
     query.limit = 2;
-    let holders = ctx.store().list(&ctx.account, &query).await?;
+    let holders = ctx.list_records(&query).await?;
     Ok(holders
         .into_iter()
         .find(|record| Some(record.id.as_str()) != except))
@@ -643,7 +643,7 @@ async fn update_price(
 /// Stripe keeps a product's default price active.
 async fn refuse_archiving_default(ctx: &Ctx, price: &Value) -> ApiResult<()> {
     let product = price["product"].as_str().unwrap_or_default();
-    if let Some(record) = ctx.store().get(&ctx.account, product).await?
+    if let Some(record) = ctx.get(product).await?
         && record.data["default_price"] == price["id"]
     {
         return Err(ApiError::invalid_param(

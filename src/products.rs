@@ -321,7 +321,7 @@ pub(crate) fn product_from_data(mut data: Params, fields: ProductFields) -> ApiR
 /// A product may take an ID no object of the account has (deleted ones
 /// included).
 pub(crate) async fn ensure_id_free(ctx: &Ctx, id: &str) -> ApiResult<()> {
-    if ctx.store().get(&ctx.account, id).await?.is_some() {
+    if ctx.get(id).await?.is_some() {
         return Err(ApiError::invalid("Product already exists.")
             .with_code("resource_already_exists")
             .with_param("id"));
@@ -332,7 +332,7 @@ pub(crate) async fn ensure_id_free(ctx: &Ctx, id: &str) -> ApiResult<()> {
 /// Loads a (not deleted) product of the caller's account; a missing one is
 /// `named.missing("product", id)`.
 pub async fn load_product(ctx: &Ctx, id: &str, named: Named<'_>) -> ApiResult<Record> {
-    match ctx.store().get(&ctx.account, id).await? {
+    match ctx.get(id).await? {
         Some(record) if record.object == "product" && !record.deleted => Ok(record),
         _ => Err(named.missing("product", id)),
     }
@@ -448,7 +448,7 @@ async fn has_user_created_prices(ctx: &Ctx, product: &str) -> ApiResult<bool> {
         .filters
         .push(Filter::Field("product", vec![json!(product)]));
     query.limit = 1;
-    Ok(!ctx.store().list(&ctx.account, &query).await?.is_empty())
+    Ok(!ctx.list_records(&query).await?.is_empty())
 }
 
 async fn delete_product(

@@ -212,6 +212,7 @@ async fn parse_items(
         if price.is_none() && id.is_none() {
             return Err(ApiError::missing_param(&price_param));
         }
+        let quantity_param = item.name("quantity");
         let quantity = match item.int("quantity")? {
             Some(q) if q < 0 => {
                 return Err(ApiError::invalid_param(
@@ -221,6 +222,15 @@ async fn parse_items(
             }
             other => other,
         };
+        if let Some(price) = &price {
+            let currency = price["currency"].as_str().unwrap_or("usd");
+            crate::money::times(
+                unit_amount(price),
+                quantity.unwrap_or(1),
+                &quantity_param,
+                currency,
+            )?;
+        }
         let metadata = item.metadata()?;
         item.finish()?;
         specs.push(ItemSpec {
@@ -267,6 +277,19 @@ fn new_item(spec: &ItemSpec, subscription: &str, period: (i64, i64), now: i64) -
         metadata.apply(&mut item["metadata"])?;
     }
     Ok(item)
+}
+
+/// What the buyer agrees to be charged each period (an Amazon Pay
+/// recurring agreement's amount).
+fn agreement_amount(items: &[Value], currency: &str) -> ApiResult<i64> {
+    let amounts = items
+        .iter()
+        .map(|i| {
+            let quantity = i["quantity"].as_i64().unwrap_or(1);
+            crate::money::times(unit_amount(&i["price"]), quantity, "quantity", currency)
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    crate::money::sum(amounts, "items", currency)
 }
 
 /// The legacy `plan` view of a recurring price that items still carry.
@@ -331,7 +354,7 @@ fn money(amount: i64, currency: &str) -> String {
 
 async fn product_name(ctx: &Ctx, price: &Value) -> ApiResult<String> {
     let id = price["product"].as_str().unwrap_or_default();
-    Ok(match ctx.store().get(&ctx.account, id).await? {
+    Ok(match ctx.get(id).await? {
         Some(product) => product.data["name"].as_str().unwrap_or(id).to_owned(),
         None => id.to_owned(),
     })
@@ -362,7 +385,7 @@ async fn period_line(ctx: &Ctx, item: &Value, trial: bool) -> ApiResult<Line> {
         )
     } else {
         (
-            unit_amount(price) * quantity,
+            crate::money::times(unit_amount(price), quantity, "quantity", currency)?,
             format!(
                 "{quantity} × {name} (at {} / {every})",
                 money(unit_amount(price), currency)
@@ -387,21 +410,17 @@ async fn period_line(ctx: &Ctx, item: &Value, trial: bool) -> ApiResult<Line> {
 /// else the customer's invoice default.
 pub async fn default_payment_method(ctx: &Ctx, invoice: &Value) -> ApiResult<Option<String>> {
     if let Some(subscription) = invoice["parent"]["subscription_details"]["subscription"].as_str()
-        && let Some(record) = ctx.store().get(&ctx.account, subscription).await?
+        && let Some(record) = ctx.get(subscription).await?
         && let Some(pm) = record.data["default_payment_method"].as_str()
     {
         return Ok(Some(pm.to_owned()));
     }
     let customer = invoice["customer"].as_str().unwrap_or_default();
-    Ok(ctx
-        .store()
-        .get(&ctx.account, customer)
-        .await?
-        .and_then(|c| {
-            c.data["invoice_settings"]["default_payment_method"]
-                .as_str()
-                .map(str::to_owned)
-        }))
+    Ok(ctx.get(customer).await?.and_then(|c| {
+        c.data["invoice_settings"]["default_payment_method"]
+            .as_str()
+            .map(str::to_owned)
+    }))
 }
 
 /// A subscription's invoice was paid after the fact (a client confirm, the
@@ -416,7 +435,7 @@ pub async fn invoice_paid(
     let Some(id) = invoice["parent"]["subscription_details"]["subscription"].as_str() else {
         return Ok(());
     };
-    let Some(record) = ctx.store().get(&ctx.account, id).await? else {
+    let Some(record) = ctx.get(id).await? else {
         return Ok(());
     };
     let mut doc = record.data.clone();
@@ -938,12 +957,13 @@ async fn create_writes(
             // Up to the anchor only: the full amount prorated by time.
             let full = add_interval(now, interval, count) - now;
             let part = period_end - now;
-            line.amount = (line.amount as f64 * part as f64 / full as f64).round() as i64;
+            line.amount = crate::money::prorate(line.amount, part, full);
             line.proration = true;
             line.description = format!("Remaining time on {}", line.description);
         }
         lines.push(line);
     }
+    crate::money::sum(lines.iter().map(|l| l.amount), "items", currency)?;
     let mut invoice = invoices::draft(&customer, &sub, &lines, "subscription_create", (now, now));
     sub["latest_invoice"] = invoice["id"].clone();
     let invoice_created = ctx.event("invoice.created", &invoice, None);
@@ -980,7 +1000,7 @@ async fn create_writes(
                 intent["allowed_payment_method_types"] = types;
                 intent["automatic_payment_methods"] = Value::Null;
                 intent["_twin_agreement"] = json!({
-                    "amount": items.iter().map(|i| unit_amount(&i["price"]) * i["quantity"].as_i64().unwrap_or(1)).sum::<i64>(),
+                    "amount": agreement_amount(&items, currency)?,
                     "currency": currency, "interval": interval, "interval_count": count,
                 });
                 sub["pending_setup_intent"] = intent["id"].clone();
@@ -1281,8 +1301,7 @@ async fn proration_lines(
                 continue;
             }
             let mut line = period_line(ctx, item, false).await?;
-            let fraction = (end - now) as f64 / (end - start) as f64;
-            line.amount = sign * (line.amount as f64 * fraction).round() as i64;
+            line.amount = sign * crate::money::prorate(line.amount, end - now, end - start);
             line.description = format!("{prefix} {}", line.description);
             line.period = (now, end);
             line.proration = true;
@@ -1329,14 +1348,16 @@ async fn invoice_now(
     let customer_record = ctx.load("customer", &customer_id, "customer").await?;
     let mut customer = customer_record.data.clone();
     let now = ids::now();
-    let total: i64 = lines.iter().map(|l| l.amount).sum();
+    let currency = sub["currency"].as_str().unwrap_or("usd").to_owned();
+    let total = crate::money::sum(lines.iter().map(|l| l.amount), "items", &currency)?;
     let mut invoice = invoices::draft(&customer, sub, &lines, reason, (now, now));
     if total < 0 {
         // A net credit goes to the customer's balance, as Stripe does.
         invoice["amount_due"] = json!(0);
         invoice["amount_remaining"] = json!(0);
         invoice["ending_balance"] = json!(total);
-        customer["balance"] = json!(customer["balance"].as_i64().unwrap_or(0) + total);
+        let balance = customer["balance"].as_i64().unwrap_or(0).checked_add(total);
+        customer["balance"] = json!(crate::money::bounded(balance, "items", &currency)?);
     }
     let mut events = vec![ctx.event("invoice.created", &invoice, None)];
     let payment = invoices::finalize(ctx, &mut invoice, &mut customer, &mut events);

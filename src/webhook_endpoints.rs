@@ -117,7 +117,7 @@ async fn create_webhook_endpoint(Call { ctx, mut params }: Call) -> ApiResult<Js
     params.finish()?;
     let mut query = ListQuery::new(OBJECT);
     query.limit = MAX_ENDPOINTS as i64 + 1;
-    if ctx.store().list(&ctx.account, &query).await?.len() >= MAX_ENDPOINTS {
+    if ctx.list_records(&query).await?.len() >= MAX_ENDPOINTS {
         return Err(ApiError::invalid(format!(
             "You have reached the maximum of {MAX_ENDPOINTS} test webhook endpoints."
         )));
@@ -146,7 +146,7 @@ async fn create_webhook_endpoint(Call { ctx, mut params }: Call) -> ApiResult<Js
 }
 
 async fn load_endpoint(ctx: &crate::api::Ctx, id: &str) -> ApiResult<Record> {
-    match ctx.store().get(&ctx.account, id).await? {
+    match ctx.get(id).await? {
         Some(record) if record.object == OBJECT && !record.deleted => Ok(record),
         _ => Err(ApiError::no_such(OBJECT, id, PARAM)),
     }

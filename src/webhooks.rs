@@ -114,12 +114,7 @@ fn wants(endpoint: &Record, event: &Record) -> bool {
 }
 
 /// Delivery times are in milliseconds: retry schedules go below a second.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
+use crate::ids::now_ms;
 
 fn new_delivery(account: &str, event: &Record, target: Value) -> Delivery {
     Delivery {

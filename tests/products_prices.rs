@@ -1330,6 +1330,7 @@ fn context(server: &TestServer) -> Ctx {
         expand: Vec::new(),
         client: ClientInfo::default(),
         origin: String::new(),
+        unit: None,
     }
 }
 

@@ -6,12 +6,14 @@
 //! the version they were read at (optimistic concurrency): of two racing
 //! writers exactly one wins, the other sees `StoreError::Conflict`.
 
+mod deadline;
 mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
+pub use deadline::Deadline;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -24,9 +26,43 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("stored document is not valid JSON: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// The store cannot be used: unreachable, too slow, or its file is gone.
+    #[error("{0}")]
+    Unavailable(String),
+    /// An idempotent request's hold on its key ran out and another
+    /// request took the key: this one's writes must not land.
+    #[error("the idempotency key was claimed by another request")]
+    ClaimLost,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    /// Whether the store could not be reached at all (as opposed to a
+    /// statement that failed): answered 503 rather than 500.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Db(err) => {
+                matches!(
+                    err,
+                    sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Io(_)
+                        | sqlx::Error::Tls(_)
+                        | sqlx::Error::WorkerCrashed
+                        | sqlx::Error::Protocol(_)
+                ) || matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| UNREACHABLE_CODES.contains(&c.as_ref())))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Postgres codes for a server that is there but cannot serve now:
+/// statement timeout (57014), shutting down (57P01-57P03), lock timeout
+/// (55P03), too many connections (53300).
+const UNREACHABLE_CODES: &[&str] = &["57014", "57P01", "57P02", "57P03", "55P03", "53300"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -86,6 +122,23 @@ pub enum Write {
     Insert(Record),
     /// Replace the record if it is still at `record.version`.
     Update(Record),
+    /// Store the answer of the idempotent request that claimed a key, in
+    /// the same transaction as the request's objects and events.
+    Answer(Answer),
+}
+
+/// What a request with an `Idempotency-Key` answered, kept for replays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The key's account: the caller's, which for a publishable key is not
+    /// the account the objects live in.
+    pub account: String,
+    pub key: String,
+    /// The claiming request: a claim taken over by another request (its
+    /// hold ran out) refuses this answer and the writes with it.
+    pub request_id: String,
+    pub status: u16,
+    pub body: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +152,25 @@ pub enum Filter {
     ArrayContains(&'static str, String),
     /// A dotted JSON path naming an integer within the range.
     FieldRange(&'static str, Range),
+}
+
+/// How an object names the object it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Owner {
+    /// Its `customer` column.
+    Customer,
+    /// A top-level string field of its document (e.g. `invoice`).
+    Field(&'static str),
+}
+
+impl Owner {
+    /// The owner an object names.
+    pub fn of(self, record: &Record) -> Option<&str> {
+        match self {
+            Owner::Customer => record.customer.as_deref(),
+            Owner::Field(field) => record.data[field].as_str(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -151,8 +223,12 @@ pub enum Claim {
     InProgress,
     /// The key was used for another request: its method and path, fingerprint.
     Mismatch { method_path: String },
-    /// Replay this stored answer.
-    Replay { status: u16, body: String },
+    /// Replay this stored answer, first given to the request `request_id`.
+    Replay {
+        status: u16,
+        body: String,
+        request_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -161,11 +237,17 @@ pub struct IdempotencyRequest<'a> {
     pub key: &'a str,
     pub method_path: &'a str,
     pub fingerprint: &'a str,
+    /// The claiming request's Request-Id.
+    pub request_id: &'a str,
+    /// Unix seconds.
     pub now: i64,
     /// Keys older than this (unix seconds) count as unused.
     pub expired_before: i64,
-    /// An in-flight claim older than this was abandoned (its server died).
-    pub stale_before: i64,
+    /// Unix milliseconds: an in-flight claim whose hold ended before this
+    /// was abandoned (its server died).
+    pub now_ms: i64,
+    /// Unix milliseconds: how long this claim holds unless renewed.
+    pub lease_until: i64,
 }
 
 /// One event owed to one webhook destination (an endpoint, or the
@@ -194,6 +276,20 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
     async fn get(&self, account: &str, id: &str) -> StoreResult<Option<Record>>;
+    /// The objects of `account` among `ids`, in no particular order: what a
+    /// page of objects points at, in one query.
+    async fn get_many(&self, account: &str, ids: &[String]) -> StoreResult<Vec<Record>>;
+    /// For each of `owners`, the newest `per_owner` live objects of type
+    /// `object` that name it as their `owner` (newest first within each):
+    /// the lists embedded in a page of objects, in one query.
+    async fn list_per_owner(
+        &self,
+        account: &str,
+        object: &str,
+        owner: Owner,
+        owners: &[String],
+        per_owner: i64,
+    ) -> StoreResult<Vec<Record>>;
     /// An object by id alone, with the account that owns it: for callers
     /// that prove access with a secret the object holds (client secrets,
     /// page tokens) rather than with an API key.
@@ -203,16 +299,24 @@ pub trait Store: Send + Sync + 'static {
     async fn list(&self, account: &str, query: &ListQuery) -> StoreResult<Vec<Record>>;
     /// Applies all writes in one transaction, or none of them.
     async fn commit(&self, account: &str, writes: &[Write]) -> StoreResult<()>;
+    /// Takes an idempotency key for a request, or says why it cannot. The
+    /// answer is stored later by a [`Write::Answer`] in `commit`.
     async fn claim_idempotency(&self, request: &IdempotencyRequest<'_>) -> StoreResult<Claim>;
-    async fn complete_idempotency(
+    /// Extends a running request's hold on its key (unix milliseconds).
+    async fn renew_idempotency(
         &self,
         account: &str,
         key: &str,
-        status: u16,
-        body: &str,
+        request_id: &str,
+        lease_until: i64,
     ) -> StoreResult<()>;
     /// Forgets an in-flight claim whose request failed on our side.
-    async fn release_idempotency(&self, account: &str, key: &str) -> StoreResult<()>;
+    async fn release_idempotency(
+        &self,
+        account: &str,
+        key: &str,
+        request_id: &str,
+    ) -> StoreResult<()>;
     /// Removes every object, idempotency key and delivery of an account.
     async fn wipe_account(&self, account: &str) -> StoreResult<u64>;
 
@@ -238,7 +342,54 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_events(&self, before: i64) -> StoreResult<u64>;
 }
 
+impl ListQuery {
+    /// Whether a record is one this query selects (its filters, `created`
+    /// range, deletion and cursor), decided in memory: for objects a
+    /// request has written but not yet committed.
+    pub fn matches(&self, record: &Record) -> bool {
+        let cursor_ok = match self.cursor {
+            Cursor::Start => true,
+            Cursor::After(seq) => record.seq < seq,
+            Cursor::Before(seq) => record.seq > seq,
+        };
+        record.object == self.object
+            && (self.include_deleted || !record.deleted)
+            && self.created.contains(record.created)
+            && cursor_ok
+            && self.filters.iter().all(|f| f.matches(record))
+    }
+}
+
+impl Filter {
+    fn matches(&self, record: &Record) -> bool {
+        let at = |path: &str| {
+            path.split('.')
+                .try_fold(&record.data, |value, key| value.get(key))
+        };
+        match self {
+            Filter::Customer(customer) => record.customer.as_deref() == Some(customer),
+            Filter::Field(path, values) => at(path).is_some_and(|v| values.contains(v)),
+            Filter::FieldPrefix(path, prefix) => at(path)
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.starts_with(prefix.as_str())),
+            Filter::ArrayContains(path, wanted) => at(path)
+                .and_then(Value::as_array)
+                .is_some_and(|items| items.iter().any(|i| i.as_str() == Some(wanted))),
+            Filter::FieldRange(path, range) => at(path)
+                .and_then(Value::as_i64)
+                .is_some_and(|v| range.contains(v)),
+        }
+    }
+}
+
 impl Range {
+    pub fn contains(&self, value: i64) -> bool {
+        self.gt.is_none_or(|b| value > b)
+            && self.gte.is_none_or(|b| value >= b)
+            && self.lt.is_none_or(|b| value < b)
+            && self.lte.is_none_or(|b| value <= b)
+    }
+
     /// The bounds that are set, as SQL comparison operators.
     pub fn bounds(&self) -> impl Iterator<Item = (&'static str, i64)> {
         [
@@ -250,6 +401,17 @@ impl Range {
         .into_iter()
         .filter_map(|(op, bound)| bound.map(|b| (op, b)))
     }
+}
+
+/// A field path written into SQL text (so expression indexes match): only
+/// the code's own static paths reach here; anything else is a bug.
+fn literal(path: &'static str) -> &'static str {
+    assert!(
+        path.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.'),
+        "not a plain field path: {path}"
+    );
+    path
 }
 
 /// Splits a dotted path for JSON path functions.
@@ -264,6 +426,7 @@ fn existing_claim(
     fingerprint: String,
     status: Option<i64>,
     body: Option<String>,
+    request_id: Option<String>,
 ) -> Claim {
     if method_path != request.method_path || fingerprint != request.fingerprint {
         return Claim::Mismatch { method_path };
@@ -272,6 +435,7 @@ fn existing_claim(
         (Some(status), Some(body)) => Claim::Replay {
             status: u16::try_from(status).unwrap_or(500),
             body,
+            request_id,
         },
         _ => Claim::InProgress,
     }

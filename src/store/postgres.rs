@@ -12,8 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::{
-    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Record, Store,
-    StoreError, StoreResult, Write, existing_claim, path_segments,
+    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Owner, Record,
+    Store, StoreError, StoreResult, Write, existing_claim, literal, path_segments,
 };
 
 pub struct PostgresStore {
@@ -29,6 +29,10 @@ pub struct PostgresStore {
 /// index-ordered plan.
 const ANALYZE_EVERY_INSERTS: u64 = 2_000;
 
+const STATEMENT_TIMEOUT_MS: &str = "5000";
+/// How long a request waits for a free (or new) connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl PostgresStore {
     /// Connects and migrates. `schema`, when given, isolates this store in
     /// its own Postgres schema (created if missing): tests use one per test.
@@ -37,6 +41,7 @@ impl PostgresStore {
         if let Some(schema) = schema {
             let admin = PgPoolOptions::new()
                 .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.clone())
                 .await?;
             sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
@@ -45,9 +50,12 @@ impl PostgresStore {
             admin.close().await;
             options = options.options([("search_path", schema)]);
         }
+        // A statement that runs this long is stuck (locks, a dying server):
+        // it fails, and the request answers 503, instead of holding on.
+        options = options.options([("statement_timeout", STATEMENT_TIMEOUT_MS)]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         // Several processes may start at once on one database: the advisory
@@ -146,6 +154,54 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn get_many(&self, account: &str, ids: &[String]) -> StoreResult<Vec<Record>> {
+        let ids: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !unmatchable(id))
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM objects WHERE account = $1 AND id = ANY($2)"
+        ))
+        .bind(account)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn list_per_owner(
+        &self,
+        account: &str,
+        object: &str,
+        owner: Owner,
+        owners: &[String],
+        per_owner: i64,
+    ) -> StoreResult<Vec<Record>> {
+        if owners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owner_column = match owner {
+            Owner::Customer => "customer".to_owned(),
+            Owner::Field(field) => format!("(data ->> '{}')", literal(field)),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {owner_column} ORDER BY seq DESC) AS rank
+             FROM objects WHERE account = $1 AND object = $2 AND NOT deleted AND {owner_column} = ANY($3)) ranked
+             WHERE rank <= $4 ORDER BY seq DESC"
+        ))
+        .bind(account)
+        .bind(object)
+        .bind(owners)
+        .bind(per_owner)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_from_row).collect()
     }
 
     async fn find(&self, id: &str) -> StoreResult<Option<(String, Record)>> {
@@ -310,6 +366,22 @@ impl Store for PostgresStore {
                         return Err(StoreError::Conflict);
                     }
                 }
+                Write::Answer(answer) => {
+                    let done = sqlx::query(
+                        "UPDATE idempotency_keys SET status = $1, body = $2, locked_until = NULL
+                         WHERE account = $3 AND key = $4 AND request_id = $5 AND status IS NULL",
+                    )
+                    .bind(i32::from(answer.status))
+                    .bind(&answer.body)
+                    .bind(&answer.account)
+                    .bind(&answer.key)
+                    .bind(&answer.request_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::ClaimLost);
+                    }
+                }
             }
         }
         tx.commit().await?;
@@ -324,28 +396,32 @@ impl Store for PostgresStore {
     async fn claim_idempotency(&self, request: &IdempotencyRequest<'_>) -> StoreResult<Claim> {
         for _ in 0..3 {
             let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (account, key, method_path, fingerprint, created, status, body)
-                 VALUES ($1, $2, $3, $4, $5, NULL, NULL)
+                "INSERT INTO idempotency_keys (account, key, method_path, fingerprint, created, status, body, request_id, locked_until)
+                 VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6, $7)
                  ON CONFLICT (account, key) DO UPDATE SET
                     method_path = excluded.method_path, fingerprint = excluded.fingerprint,
-                    created = excluded.created, status = NULL, body = NULL
-                 WHERE idempotency_keys.created < $6
-                    OR (idempotency_keys.status IS NULL AND idempotency_keys.created < $7)",
+                    created = excluded.created, status = NULL, body = NULL,
+                    request_id = excluded.request_id, locked_until = excluded.locked_until
+                 WHERE idempotency_keys.created < $8
+                    OR (idempotency_keys.status IS NULL
+                        AND COALESCE(idempotency_keys.locked_until, 0) < $9)",
             )
             .bind(request.account)
             .bind(request.key)
             .bind(request.method_path)
             .bind(request.fingerprint)
             .bind(request.now)
+            .bind(request.request_id)
+            .bind(request.lease_until)
             .bind(request.expired_before)
-            .bind(request.stale_before)
+            .bind(request.now_ms)
             .execute(&self.pool)
             .await?;
             if claimed.rows_affected() == 1 {
                 return Ok(Claim::Claimed);
             }
             let row = sqlx::query(
-                "SELECT method_path, fingerprint, status, body FROM idempotency_keys WHERE account = $1 AND key = $2",
+                "SELECT method_path, fingerprint, status, body, request_id FROM idempotency_keys WHERE account = $1 AND key = $2",
             )
             .bind(request.account)
             .bind(request.key)
@@ -360,36 +436,43 @@ impl Store for PostgresStore {
                 row.try_get("fingerprint")?,
                 row.try_get::<Option<i32>, _>("status")?.map(i64::from),
                 row.try_get("body")?,
+                row.try_get("request_id")?,
             ));
         }
         Ok(Claim::InProgress)
     }
 
-    async fn complete_idempotency(
+    async fn renew_idempotency(
         &self,
         account: &str,
         key: &str,
-        status: u16,
-        body: &str,
+        request_id: &str,
+        lease_until: i64,
     ) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE idempotency_keys SET status = $1, body = $2 WHERE account = $3 AND key = $4",
+            "UPDATE idempotency_keys SET locked_until = $1 WHERE account = $2 AND key = $3 AND request_id = $4 AND status IS NULL",
         )
-        .bind(i32::from(status))
-        .bind(body)
+        .bind(lease_until)
         .bind(account)
         .bind(key)
+        .bind(request_id)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    async fn release_idempotency(&self, account: &str, key: &str) -> StoreResult<()> {
+    async fn release_idempotency(
+        &self,
+        account: &str,
+        key: &str,
+        request_id: &str,
+    ) -> StoreResult<()> {
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE account = $1 AND key = $2 AND status IS NULL",
+            "DELETE FROM idempotency_keys WHERE account = $1 AND key = $2 AND request_id = $3 AND status IS NULL",
         )
         .bind(account)
         .bind(key)
+        .bind(request_id)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -4,6 +4,7 @@
 //! spinning on SQLite's busy lock; reads use a pool (WAL lets them run beside
 //! the writer).
 
+use std::os::unix::fs::MetadataExt;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -13,28 +14,74 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Record, Store,
-    StoreError, StoreResult, Write, existing_claim,
+    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Owner, Record,
+    Store, StoreError, StoreResult, Write, existing_claim, literal,
 };
 
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    /// The file and its identity at start-up: one deleted or replaced under
+    /// a running server must not take writes that vanish at restart.
+    file: Option<FileIdentity>,
+}
+
+struct FileIdentity {
+    path: String,
+    device: u64,
+    inode: u64,
+}
+
+impl FileIdentity {
+    fn of(path: &str) -> StoreResult<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            StoreError::Unavailable(format!("the SQLite file {path} cannot be read: {e}"))
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            device: meta.dev(),
+            inode: meta.ino(),
+        })
+    }
+
+    fn check(&self) -> StoreResult<()> {
+        let path = &self.path;
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.dev() == self.device && meta.ino() == self.inode => Ok(()),
+            Ok(_) => Err(StoreError::Unavailable(format!(
+                "the SQLite file {path} was replaced while the server runs; restart stripe-twin to use the new one"
+            ))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the SQLite file {path} was deleted while the server runs; restart stripe-twin to start a new one"
+            ))),
+        }
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the file at `path` and migrates it.
     pub async fn open_file(path: &str) -> StoreResult<Self> {
+        Self::open_writable(path).await.map_err(|err| match err {
+            StoreError::Db(sqlx::Error::Database(db)) if is_read_only(db.code().as_deref()) => {
+                read_only(path)
+            }
+            other => other,
+        })
+    }
+
+    async fn open_writable(path: &str) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(Duration::from_secs(5))
             .foreign_keys(false);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(Duration::from_secs(8))
             .connect_with(options.clone())
             .await?;
+        probe_writable(&writer).await?;
         sqlx::migrate!("migrations/sqlite")
             .run(&writer)
             .await
@@ -43,7 +90,16 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { reader, writer })
+        Ok(Self {
+            reader,
+            writer,
+            file: Some(FileIdentity::of(path)?),
+        })
+    }
+
+    /// Fails when the file is gone or another one took its place.
+    fn check_file(&self) -> StoreResult<()> {
+        self.file.as_ref().map_or(Ok(()), FileIdentity::check)
     }
 
     /// A throwaway store that lives as long as the server.
@@ -64,8 +120,36 @@ impl SqliteStore {
         Ok(Self {
             reader: pool.clone(),
             writer: pool,
+            file: None,
         })
     }
+}
+
+/// SQLITE_READONLY and its extended codes (a read-only file, directory,
+/// or database moved away).
+fn is_read_only(code: Option<&str>) -> bool {
+    code.and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 8)
+}
+
+fn read_only(path: &str) -> StoreError {
+    StoreError::Unavailable(format!(
+        "the SQLite file {path} is read-only: stripe-twin must be able to write it and its directory (check their permissions, or choose another --db-path)"
+    ))
+}
+
+/// SQLite opens a file it may not write read-only, silently: find out now,
+/// not at the first write.
+async fn probe_writable(writer: &SqlitePool) -> StoreResult<()> {
+    let mut tx = writer.begin().await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS store_probe (at INTEGER)")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO store_probe (at) VALUES (1)")
+        .execute(&mut *tx)
+        .await?;
+    tx.rollback().await?;
+    Ok(())
 }
 
 fn json_path(path: &str) -> String {
@@ -99,6 +183,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
+        self.check_file()?;
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
@@ -112,6 +197,56 @@ impl Store for SqliteStore {
         .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn get_many(&self, account: &str, ids: &[String]) -> StoreResult<Vec<Record>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {COLUMNS} FROM objects WHERE account = "));
+        sql.push_bind(account).push(" AND id IN (");
+        let mut list = sql.separated(", ");
+        for id in ids {
+            list.push_bind(id.clone());
+        }
+        sql.push(")");
+        let rows = sql.build().fetch_all(&self.reader).await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn list_per_owner(
+        &self,
+        account: &str,
+        object: &str,
+        owner: Owner,
+        owners: &[String],
+        per_owner: i64,
+    ) -> StoreResult<Vec<Record>> {
+        if owners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owner_column = match owner {
+            Owner::Customer => "customer".to_owned(),
+            Owner::Field(field) => format!("json_extract(data, '{}')", json_path(literal(field))),
+        };
+        let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {COLUMNS} FROM (SELECT {COLUMNS}, ROW_NUMBER() OVER (PARTITION BY {owner_column} ORDER BY seq DESC) AS rank
+             FROM objects WHERE account = "
+        ));
+        sql.push_bind(account)
+            .push(" AND object = ")
+            .push_bind(object.to_owned())
+            .push(format!(" AND deleted = 0 AND {owner_column} IN ("));
+        let mut list = sql.separated(", ");
+        for id in owners {
+            list.push_bind(id.clone());
+        }
+        sql.push(")) WHERE rank <= ")
+            .push_bind(per_owner)
+            .push(" ORDER BY seq DESC");
+        let rows = sql.build().fetch_all(&self.reader).await?;
+        rows.iter().map(record_from_row).collect()
     }
 
     async fn find(&self, id: &str) -> StoreResult<Option<(String, Record)>> {
@@ -229,6 +364,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, account: &str, writes: &[Write]) -> StoreResult<()> {
+        self.check_file()?;
         let mut tx = self.writer.begin().await?;
         for write in writes {
             match write {
@@ -273,6 +409,22 @@ impl Store for SqliteStore {
                         return Err(StoreError::Conflict);
                     }
                 }
+                Write::Answer(answer) => {
+                    let done = sqlx::query(
+                        "UPDATE idempotency_keys SET status = ?, body = ?, locked_until = NULL
+                         WHERE account = ? AND key = ? AND request_id = ? AND status IS NULL",
+                    )
+                    .bind(i64::from(answer.status))
+                    .bind(&answer.body)
+                    .bind(&answer.account)
+                    .bind(&answer.key)
+                    .bind(&answer.request_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::ClaimLost);
+                    }
+                }
             }
         }
         tx.commit().await?;
@@ -280,30 +432,35 @@ impl Store for SqliteStore {
     }
 
     async fn claim_idempotency(&self, request: &IdempotencyRequest<'_>) -> StoreResult<Claim> {
+        self.check_file()?;
         for _ in 0..3 {
             let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (account, key, method_path, fingerprint, created, status, body)
-                 VALUES (?, ?, ?, ?, ?, NULL, NULL)
+                "INSERT INTO idempotency_keys (account, key, method_path, fingerprint, created, status, body, request_id, locked_until)
+                 VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?)
                  ON CONFLICT (account, key) DO UPDATE SET
                     method_path = excluded.method_path, fingerprint = excluded.fingerprint,
-                    created = excluded.created, status = NULL, body = NULL
+                    created = excluded.created, status = NULL, body = NULL,
+                    request_id = excluded.request_id, locked_until = excluded.locked_until
                  WHERE idempotency_keys.created < ?
-                    OR (idempotency_keys.status IS NULL AND idempotency_keys.created < ?)",
+                    OR (idempotency_keys.status IS NULL
+                        AND coalesce(idempotency_keys.locked_until, 0) < ?)",
             )
             .bind(request.account)
             .bind(request.key)
             .bind(request.method_path)
             .bind(request.fingerprint)
             .bind(request.now)
+            .bind(request.request_id)
+            .bind(request.lease_until)
             .bind(request.expired_before)
-            .bind(request.stale_before)
+            .bind(request.now_ms)
             .execute(&self.writer)
             .await?;
             if claimed.rows_affected() == 1 {
                 return Ok(Claim::Claimed);
             }
             let row = sqlx::query(
-                "SELECT method_path, fingerprint, status, body FROM idempotency_keys WHERE account = ? AND key = ?",
+                "SELECT method_path, fingerprint, status, body, request_id FROM idempotency_keys WHERE account = ? AND key = ?",
             )
             .bind(request.account)
             .bind(request.key)
@@ -318,36 +475,43 @@ impl Store for SqliteStore {
                 row.try_get("fingerprint")?,
                 row.try_get::<Option<i64>, _>("status")?,
                 row.try_get("body")?,
+                row.try_get("request_id")?,
             ));
         }
         Ok(Claim::InProgress)
     }
 
-    async fn complete_idempotency(
+    async fn renew_idempotency(
         &self,
         account: &str,
         key: &str,
-        status: u16,
-        body: &str,
+        request_id: &str,
+        lease_until: i64,
     ) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE idempotency_keys SET status = ?, body = ? WHERE account = ? AND key = ?",
+            "UPDATE idempotency_keys SET locked_until = ? WHERE account = ? AND key = ? AND request_id = ? AND status IS NULL",
         )
-        .bind(i64::from(status))
-        .bind(body)
+        .bind(lease_until)
         .bind(account)
         .bind(key)
+        .bind(request_id)
         .execute(&self.writer)
         .await?;
         Ok(())
     }
 
-    async fn release_idempotency(&self, account: &str, key: &str) -> StoreResult<()> {
+    async fn release_idempotency(
+        &self,
+        account: &str,
+        key: &str,
+        request_id: &str,
+    ) -> StoreResult<()> {
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE account = ? AND key = ? AND status IS NULL",
+            "DELETE FROM idempotency_keys WHERE account = ? AND key = ? AND request_id = ? AND status IS NULL",
         )
         .bind(account)
         .bind(key)
+        .bind(request_id)
         .execute(&self.writer)
         .await?;
         Ok(())

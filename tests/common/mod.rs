@@ -10,10 +10,10 @@ use std::sync::Arc;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use stripe_twin::AppState;
 use stripe_twin::fixtures::Fixtures;
 use stripe_twin::store::{PostgresStore, SqliteStore, Store};
 use stripe_twin::webhooks::WebhookSettings;
+use stripe_twin::{AppState, Limits};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -127,6 +127,16 @@ pub struct Stopped {
 impl Stopped {
     /// A new server on the stopped one's store, with the same fixtures.
     pub async fn start_with_webhooks(self, webhooks: WebhookSettings) -> TestServer {
+        self.start_wrapped(webhooks, |store| store).await
+    }
+
+    /// A new server on the stopped one's store, seen through `wrap` (a
+    /// store that injects faults, say).
+    pub async fn start_wrapped(
+        self,
+        webhooks: WebhookSettings,
+        wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+    ) -> TestServer {
         let store = open_store_at(
             self.backend,
             self.schema.as_deref(),
@@ -134,6 +144,7 @@ impl Stopped {
         )
         .await
         .expect("store");
+        let store = wrap(store);
         let launch = Launch {
             backend: self.backend,
             schema: self.schema,
@@ -141,6 +152,7 @@ impl Stopped {
             db_path: self.db_path,
             fixtures: self.fixtures,
             webhooks,
+            limits: Limits::default(),
         };
         TestServer::launch(launch, store).await
     }
@@ -154,6 +166,7 @@ struct Launch {
     db_path: Option<PathBuf>,
     fixtures: Fixtures,
     webhooks: WebhookSettings,
+    limits: Limits,
 }
 
 pub struct Reply {
@@ -292,6 +305,7 @@ impl TestServer {
                 db_path,
                 fixtures,
                 webhooks: WebhookSettings::default(),
+                limits: Limits::default(),
             },
             store,
         )
@@ -311,8 +325,32 @@ impl TestServer {
             db_path,
             fixtures: Fixtures::none(),
             webhooks,
+            limits: Limits::default(),
         };
         Some(Self::launch(launch, store).await)
+    }
+
+    /// A server (no fixtures) with these time limits.
+    pub async fn start_with_limits(backend: Backend, limits: Limits) -> Option<Self> {
+        let dir = (backend == Backend::Sqlite).then(|| tempfile::tempdir().expect("tempdir"));
+        let schema = (backend == Backend::Postgres).then(|| format!("t_{}", random_suffix()));
+        let store = open_store(backend, schema.as_deref(), dir.as_ref()).await?;
+        let db_path = dir.as_ref().map(|dir| db_file(dir.path()));
+        let launch = Launch {
+            backend,
+            schema,
+            dir,
+            db_path,
+            fixtures: Fixtures::none(),
+            webhooks: WebhookSettings::default(),
+            limits,
+        };
+        Some(Self::launch(launch, store).await)
+    }
+
+    /// SQLite: the database file.
+    pub fn db_path(&self) -> Option<&Path> {
+        self.db_path.as_deref()
     }
 
     /// Stops this server and starts a new one on the same store (a new
@@ -336,6 +374,24 @@ impl TestServer {
         stopped
     }
 
+    /// Stops this server as a crash would: its task is aborted with its
+    /// requests in flight, nothing finishes. Keeps its store.
+    pub async fn kill(mut self) -> Stopped {
+        let stopped = Stopped {
+            backend: self.backend,
+            schema: self.schema.clone(),
+            dir: self._dir.take(),
+            db_path: self.db_path.clone(),
+            fixtures: self.fixtures.clone(),
+        };
+        self.shutdown.take();
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        stopped
+    }
+
     /// Another server process on the same store (the same SQLite file or
     /// Postgres schema) with these webhook settings and its own worker.
     /// A SQLite sibling must stop before the server that owns the file.
@@ -355,6 +411,7 @@ impl TestServer {
                 db_path: self.db_path.clone(),
                 fixtures: self.fixtures.clone(),
                 webhooks,
+                limits: Limits::default(),
             },
             store,
         )
@@ -369,11 +426,13 @@ impl TestServer {
             db_path,
             fixtures,
             webhooks,
+            limits,
         } = launch;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let state = AppState::build(store.clone(), None, fixtures.clone(), webhooks.clone());
+        let state = AppState::build(store.clone(), None, fixtures.clone(), webhooks.clone())
+            .with_limits(limits);
         let task = tokio::spawn(async move {
             stripe_twin::serve(listener, state, async {
                 let _ = rx.await;
