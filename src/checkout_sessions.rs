@@ -346,16 +346,11 @@ fn payment_intent_data(data: Option<Params>) -> ApiResult<Value> {
     let receipt_email = data.string("receipt_email")?;
     let statement_descriptor = data.string("statement_descriptor")?;
     let suffix = data.string("statement_descriptor_suffix")?;
-    if let Some(method) = data.enum_value(
+    // `manual` was refused before this (not_emulated).
+    data.enum_value(
         "capture_method",
         &["automatic", "automatic_async", "manual"],
-    )? && method == "manual"
-    {
-        return Err(ApiError::invalid_param(
-            data.name("capture_method"),
-            "stripe-twin does not emulate manual capture: use capture_method=automatic.",
-        ));
-    }
+    )?;
     data.finish()?;
     Ok(json!({
         "setup_future_usage": setup_future_usage,

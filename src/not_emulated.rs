@@ -83,7 +83,14 @@ const SUBSCRIPTION: &[Rule] = &[
     given("pending_invoice_item_interval"),
 ];
 
+const MANUAL_CAPTURE: Rule = Rule {
+    param: "capture_method",
+    when: When::Equals("manual"),
+    advice: "use capture_method=automatic (no separate authorization and capture).",
+};
+
 const PAYMENT_INTENT: &[Rule] = &[
+    MANUAL_CAPTURE,
     given("application_fee_amount"),
     given("on_behalf_of"),
     given("transfer_data"),
@@ -133,6 +140,10 @@ const CHECKOUT_SESSION: &[Rule] = &[
     given("subscription_data[billing_mode]"),
     given("subscription_data[proration_behavior]"),
     given("subscription_data[trial_settings]"),
+    Rule {
+        param: "payment_intent_data[capture_method]",
+        ..MANUAL_CAPTURE
+    },
     given("payment_intent_data[application_fee_amount]"),
     given("payment_intent_data[on_behalf_of]"),
     given("payment_intent_data[transfer_data]"),
@@ -168,6 +179,11 @@ const ENDPOINTS: &[(&str, &str, &[Rule])] = &[
     ("POST", "/v1/subscriptions/{subscription}", SUBSCRIPTION),
     ("POST", "/v1/payment_intents", PAYMENT_INTENT),
     ("POST", "/v1/payment_intents/{intent}", PAYMENT_INTENT),
+    (
+        "POST",
+        "/v1/payment_intents/{intent}/confirm",
+        &[MANUAL_CAPTURE],
+    ),
     ("POST", "/v1/setup_intents", SETUP_INTENT),
     ("POST", "/v1/setup_intents/{intent}", SETUP_INTENT),
     ("POST", "/v1/prices", PRICE),

@@ -202,6 +202,15 @@ async fn money_movement_is_refused_everywhere(server: TestServer) {
     );
     assert_not_emulated(
         &server
+            .post(
+                &format!("/v1/payment_intents/{}/confirm", id(&created)),
+                "capture_method=manual",
+            )
+            .await,
+        "capture_method",
+    );
+    assert_not_emulated(
+        &server
             .post("/v1/setup_intents", "on_behalf_of=acct_1")
             .await,
         "on_behalf_of",

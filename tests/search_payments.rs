@@ -224,7 +224,10 @@ async fn invoices(server: TestServer) {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(found(format!("number:'{number}'")).await, [invoice.as_str()]);
+    assert_eq!(
+        found(format!("number:'{number}'")).await,
+        [invoice.as_str()]
+    );
     assert_eq!(
         found("last_finalization_error_code:null".into()).await,
         [invoice]
