@@ -66,6 +66,9 @@ pub struct Shared {
     pub webhook_wake: Arc<tokio::sync::Notify>,
     /// How long clients and requests may take.
     pub limits: Limits,
+    /// Browser origins whose pages may call the API with a secret key
+    /// (`*`: any); publishable-key calls come from anywhere.
+    pub cors_origins: Vec<String>,
     /// Accounts this process knows have their fixtures. Only a shortcut:
     /// the marker record in the store is the truth, so server processes
     /// sharing one database agree.
@@ -101,6 +104,7 @@ impl AppState {
             webhooks,
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
             limits: Limits::default(),
+            cors_origins: Vec::new(),
             seeded: RwLock::new(HashSet::new()),
         }))
     }
@@ -118,6 +122,38 @@ impl AppState {
 
     pub fn limits(&self) -> Limits {
         self.0.limits
+    }
+
+    /// The same server letting pages from `origins` use secret keys.
+    pub fn with_cors_origins(mut self, origins: Vec<String>) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(shared) => shared.cors_origins = origins,
+            None => {
+                tracing::error!("CORS origins set on a server already shared; kept the old ones")
+            }
+        }
+        self
+    }
+
+    /// Refuses a secret-key call made by a web page (it sends `Origin`)
+    /// from an origin not allowed: any page a developer visits could
+    /// otherwise drive a local stripe-twin with a well-known test key.
+    fn check_origin(&self, headers: &HeaderMap) -> ApiResult<()> {
+        let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+            return Ok(());
+        };
+        let origin = String::from_utf8_lossy(origin.as_bytes());
+        let allowed = &self.0.cors_origins;
+        if allowed
+            .iter()
+            .any(|o| o == "*" || o.trim_end_matches('/') == origin)
+        {
+            return Ok(());
+        }
+        Err(ApiError::invalid(format!(
+            "stripe-twin refuses calls with a secret API key from a web page (origin {origin}): a browser must not hold a secret key, and any page you visit could otherwise use one. Start stripe-twin with --cors-allow-origin {origin} (or '*') to allow this origin; publishable-key calls work from any page."
+        ))
+        .with_status(StatusCode::FORBIDDEN))
     }
 
     /// The store, shared with the webhook worker.
@@ -425,6 +461,9 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
         let bytes = read_body(body, state.limits().body).await?;
         map.extend(form::decode(&bytes).map_err(decode_error)?);
     }
+    if let Some(template) = parts.extensions.get::<axum::extract::MatchedPath>() {
+        crate::param_limits::check(parts.method.as_str(), template.as_str(), &map)?;
+    }
     // Answered after authentication, as Stripe checks the key first.
     let not_emulated = match parts.extensions.get::<axum::extract::MatchedPath>() {
         Some(route) => crate::not_emulated::refuse(&parts.method, route.as_str(), &mut map),
@@ -445,6 +484,9 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
         }
         (None, None) => auth::api_key_from_headers(&parts.headers)?,
     };
+    if key.kind != KeyKind::Publishable {
+        state.check_origin(&parts.headers)?;
+    }
     not_emulated?;
     let expand = params.string_list("expand")?.unwrap_or_default();
     let request_id = parts
@@ -824,6 +866,15 @@ impl Ctx {
         let mut matched = Vec::new();
         'scan: loop {
             let mut batch_query = ListQuery::new(object);
+            for field in crate::store::FOLDED_INDEXES {
+                // An indexed exact match narrows the scan to its candidates.
+                if let Some(text) = query.required_text(field).filter(|t| t.is_ascii()) {
+                    batch_query.filters.push(crate::store::Filter::Folded(
+                        field,
+                        text.to_ascii_lowercase(),
+                    ));
+                }
+            }
             batch_query.cursor = cursor;
             batch_query.limit = BATCH;
             let batch = self.list_records(&batch_query).await?;

@@ -114,8 +114,19 @@ async fn show_page(State(state): State<AppState>, Path(token): Path<String>) -> 
         Ok(None) => return not_found_page(),
         Err(err) => return err.into_response(),
     };
+    let framed = attempt.intent.data["_twin_framed"] == true;
+    let response = attempt_page(&state, &attempt, &token).await;
+    if framed {
+        crate::pages::embeddable(response)
+    } else {
+        response
+    }
+}
+
+/// The page for a pending attempt (or the page saying it is over).
+async fn attempt_page(state: &AppState, attempt: &Attempt, token: &str) -> Response {
     let intent = &attempt.intent.data;
-    if !is_pending(intent, &token) {
+    if !is_pending(intent, token) {
         return no_longer_pending_page(StatusCode::OK, intent);
     }
     let customer = match intent["customer"].as_str() {
@@ -204,7 +215,7 @@ async fn show_page(State(state): State<AppState>, Path(token): Path<String>) -> 
                 .to_owned(),
         )
     };
-    let action = format!("/authorize/{}", escape(&token));
+    let action = format!("/authorize/{}", escape(token));
     let body = format!(
         r#"<p class="brand">{brand}<span class="badge">TEST MODE</span></p>
 <h1>{title}</h1>

@@ -33,8 +33,14 @@ use crate::payment_methods;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/c/pay/{session}", get(show_page).post(submit_page))
-        .route("/c/pay/{session}/return", get(return_from_authorization))
+        .route(
+            "/c/pay/{session}/{secret}",
+            get(show_page).post(submit_page),
+        )
+        .route(
+            "/c/pay/{session}/{secret}/return",
+            get(return_from_authorization),
+        )
 }
 
 fn not_found_page() -> Response {
@@ -75,10 +81,15 @@ fn closed_page(session: &Value) -> Response {
 async fn load_session(
     state: &AppState,
     id: &str,
+    secret: &str,
     parts: &axum::http::request::Parts,
 ) -> Result<(Ctx, Value), Response> {
     let (account, record) = match state.store().find(id).await {
-        Ok(Some((account, record))) if record.object == OBJECT => (account, record),
+        Ok(Some((account, record)))
+            if record.object == OBJECT && checkout_sessions::opens_page(&record.data, secret) =>
+        {
+            (account, record)
+        }
         Ok(_) => return Err(not_found_page()),
         Err(err) => return Err(ApiError::from(err).into_response()),
     };
@@ -152,7 +163,6 @@ async fn open_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Response {
-    let id = session["id"].as_str().unwrap_or_default();
     let error = match error {
         Some(error) => Some(error),
         None => checkout_sessions::last_error(ctx, session)
@@ -187,8 +197,8 @@ async fn open_page(
         ));
     }
     body.push_str(&format!(
-        r#"<form method="post" action="/c/pay/{}">"#,
-        escape(id)
+        r#"<form method="post" action="{}">"#,
+        escape(&checkout_sessions::page_url(&ctx.origin, session))
     ));
     match (&known_email, customer.is_some()) {
         (Some(email), _) => body.push_str(&format!(
@@ -221,11 +231,16 @@ async fn open_page(
         ));
     }
     if types.iter().any(|t| t == "amazon_pay") {
-        body.push_str(
+        // Amazon Pay takes the whole window, also from an embedded page.
+        let target = match session["ui_mode"].as_str() {
+            Some("embedded_page") => r#" formtarget="_top""#,
+            _ => "",
+        };
+        body.push_str(&format!(
             r#"<fieldset><h2>Amazon Pay</h2><p>You will be redirected to Amazon Pay to authorize.</p>
-<button class="primary" type="submit" id="amazon-pay" name="payment_method_type" value="amazon_pay">Continue to Amazon Pay</button>
-</fieldset>"#,
-        );
+<button class="primary" type="submit" id="amazon-pay" name="payment_method_type" value="amazon_pay"{target}>Continue to Amazon Pay</button>
+</fieldset>"#
+        ));
     }
     body.push_str("</form>");
     page(status, "stripe-twin Checkout", &body)
@@ -233,18 +248,28 @@ async fn open_page(
 
 async fn show_page(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path((id, secret)): Path<(String, String)>,
     request: Request<Body>,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    let (ctx, session) = match load_session(&state, &id, &parts).await {
+    let (ctx, session) = match load_session(&state, &id, &secret, &parts).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    if session["status"] != "open" {
-        return closed_page(&session);
+    let response = if session["status"] != "open" {
+        closed_page(&session)
+    } else {
+        open_page(&ctx, &session, StatusCode::OK, None).await
+    };
+    framed(&session, response)
+}
+
+/// An embedded session's pages may be shown inside the merchant's page.
+fn framed(session: &Value, response: Response) -> Response {
+    match session["ui_mode"].as_str() {
+        Some("embedded_page") => crate::pages::embeddable(response),
+        _ => response,
     }
-    open_page(&ctx, &session, StatusCode::OK, None).await
 }
 
 fn field(fields: &BTreeMap<String, Node>, name: &str) -> Option<String> {
@@ -335,25 +360,30 @@ fn message_of(error: ApiError) -> String {
 
 async fn submit_page(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path((id, secret)): Path<(String, String)>,
     request: Request<Body>,
 ) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = read_body(body, state.limits().body).await else {
         return too_large_page();
     };
-    let (ctx, session) = match load_session(&state, &id, &parts).await {
+    let (ctx, session) = match load_session(&state, &id, &secret, &parts).await {
         Ok(found) => found,
         Err(response) => return response,
     };
+    let response = submit_form(&ctx, &id, session.clone(), &body).await;
+    framed(&session, response)
+}
+
+async fn submit_form(ctx: &Ctx, id: &str, session: Value, body: &[u8]) -> Response {
     if session["status"] != "open" {
         return closed_page(&session);
     }
-    let fields = match form::decode(&body) {
+    let fields = match form::decode(body) {
         Ok(fields) => fields,
         Err(err) => {
             return open_page(
-                &ctx,
+                ctx,
                 &session,
                 StatusCode::BAD_REQUEST,
                 Some(err.to_string()),
@@ -362,28 +392,28 @@ async fn submit_page(
         }
     };
     let payment_method =
-        match payment_method_from_form(&ctx, &fields, &intents::accepted_types(&session)) {
+        match payment_method_from_form(ctx, &fields, &intents::accepted_types(&session)) {
             Ok(doc) => doc,
             Err(message) => {
-                return open_page(&ctx, &session, StatusCode::BAD_REQUEST, Some(message)).await;
+                return open_page(ctx, &session, StatusCode::BAD_REQUEST, Some(message)).await;
             }
         };
     let submission = Submission {
         email: field(&fields, "email"),
         payment_method,
     };
-    match checkout_sessions::submit(&ctx, &id, &submission).await {
+    match checkout_sessions::submit(ctx, id, &submission).await {
         // Completed on this page: the buyer was never redirected.
         Ok(Submitted::Completed(session)) => after_completion(&session, false),
         Ok(Submitted::Redirect(url)) => see_other(&url),
         Ok(Submitted::Failed(message)) => {
-            let session = reload(&ctx, &id).await.unwrap_or(session);
-            open_page(&ctx, &session, StatusCode::PAYMENT_REQUIRED, Some(message)).await
+            let session = reload(ctx, id).await.unwrap_or(session);
+            open_page(ctx, &session, StatusCode::PAYMENT_REQUIRED, Some(message)).await
         }
         Ok(Submitted::Closed(session)) => closed_page(&session),
         Err(err) if err.status().is_client_error() => {
-            let session = reload(&ctx, &id).await.unwrap_or(session);
-            open_page(&ctx, &session, err.status(), Some(message_of(err))).await
+            let session = reload(ctx, id).await.unwrap_or(session);
+            open_page(ctx, &session, err.status(), Some(message_of(err))).await
         }
         Err(err) => err.into_response(),
     }
@@ -410,19 +440,20 @@ fn after_completion(session: &Value, redirected: bool) -> Response {
 
 async fn return_from_authorization(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path((id, secret)): Path<(String, String)>,
     request: Request<Body>,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    let (ctx, session) = match load_session(&state, &id, &parts).await {
+    let (ctx, session) = match load_session(&state, &id, &secret, &parts).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    match session["status"].as_str() {
+    let response = match session["status"].as_str() {
         Some("complete") => after_completion(&session, true),
-        Some("open") => see_other(&checkout_sessions::page_url(&ctx.origin, &id)),
+        Some("open") => see_other(&checkout_sessions::page_url(&ctx.origin, &session)),
         _ => closed_page(&session),
-    }
+    };
+    framed(&session, response)
 }
 
 #[cfg(test)]

@@ -64,14 +64,38 @@ const MAX_SUBSCRIPTION_LINE_ITEMS: usize = 20;
 /// The placeholder Stripe replaces in `success_url` and `return_url`.
 pub const SESSION_ID_TEMPLATE: &str = "{CHECKOUT_SESSION_ID}";
 
-/// The page a session is paid on, on this server.
-pub fn page_url(origin: &str, id: &str) -> String {
-    format!("{origin}/c/pay/{id}")
+/// The page a session is paid on, on this server: its path carries the
+/// session's page secret, so the id seen in events and webhooks is not
+/// enough to open and pay it (Stripe's URLs carry a secret too).
+pub fn page_url(origin: &str, session: &Value) -> String {
+    format!(
+        "{origin}/c/pay/{}/{}",
+        session["id"].as_str().unwrap_or_default(),
+        page_secret(session)
+    )
 }
 
 /// Where the Amazon Pay / 3-D Secure page sends the buyer back to.
-fn intent_return_url(origin: &str, id: &str) -> String {
-    format!("{origin}/c/pay/{id}/return")
+fn intent_return_url(origin: &str, session: &Value) -> String {
+    format!("{}/return", page_url(origin, session))
+}
+
+/// The secret of a session's page (an embedded session's client secret
+/// ends with it).
+pub fn page_secret(session: &Value) -> &str {
+    session["_twin_page_secret"].as_str().unwrap_or_default()
+}
+
+/// Whether `secret` opens the session's page (compared in constant time).
+pub fn opens_page(session: &Value, secret: &str) -> bool {
+    let known = page_secret(session).as_bytes();
+    !known.is_empty()
+        && known.len() == secret.len()
+        && known
+            .iter()
+            .zip(secret.as_bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
 }
 
 // ---- create ------------------------------------------------------------------
@@ -469,6 +493,8 @@ fn new_session_document(mode: &str, now: i64) -> Value {
 /// the hosted page, `return_url` / `redirect_on_completion` when embedded.
 fn take_redirects(params: &mut Params, doc: &mut Value, origin: &str) -> ApiResult<()> {
     let id = doc["id"].as_str().unwrap_or_default().to_owned();
+    let secret = ids::random_base62(24);
+    doc["_twin_page_secret"] = json!(secret);
     let ui_mode = params
         .enum_value("ui_mode", UI_MODES)?
         .unwrap_or_else(|| "hosted_page".to_owned());
@@ -522,7 +548,7 @@ fn take_redirects(params: &mut Params, doc: &mut Value, origin: &str) -> ApiResu
             }
         }
         doc["redirect_on_completion"] = json!(redirect);
-        doc["client_secret"] = json!(format!("{id}_secret_{}", ids::random_base62(24)));
+        doc["client_secret"] = json!(format!("{id}_secret_{secret}"));
     } else {
         for (given, param) in [
             (return_url.is_some(), "return_url"),
@@ -540,7 +566,7 @@ fn take_redirects(params: &mut Params, doc: &mut Value, origin: &str) -> ApiResu
         if let Some(url) = &cancel_url {
             doc["cancel_url"] = json!(intents::check_url("cancel_url", url)?);
         }
-        doc["url"] = json!(page_url(origin, &id));
+        doc["url"] = json!(page_url(origin, doc));
     }
 
     Ok(())
@@ -1283,7 +1309,11 @@ async fn pay(
     };
     let mut doc = intent.data.clone();
     doc["_twin_checkout_session"] = json!(id);
-    doc["_twin_return_url"] = json!(intent_return_url(&ctx.origin, &id));
+    doc["_twin_return_url"] = json!(intent_return_url(&ctx.origin, &session));
+    if session["ui_mode"] == "embedded_page" {
+        // Its 3-D Secure page shows inside the merchant's page too.
+        doc["_twin_framed"] = json!(true);
+    }
     if doc["customer"].is_null() && customer.is_some() {
         doc["customer"] = json!(customer);
     }

@@ -74,6 +74,16 @@ pub struct Config {
     /// Webhook deliveries in flight at once, per server process.
     #[arg(long, env = "STRIPE_TWIN_WEBHOOK_CONCURRENCY", default_value_t = 8)]
     pub webhook_concurrency: usize,
+    /// A browser origin (e.g. http://localhost:3000) whose pages may call
+    /// the API with a secret key; repeat it, or `*` for any. Publishable-key
+    /// calls and the pages work from any origin.
+    #[arg(
+        long = "cors-allow-origin",
+        env = "STRIPE_TWIN_CORS_ALLOW_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub cors_allow_origin: Vec<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -490,6 +490,10 @@ async fn list_customers(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>
     params.finish()?;
     let mut query = ListQuery::new("customer");
     if let Some(email) = email {
+        // The index finds the few candidates; the list is case-sensitive.
+        query
+            .filters
+            .push(Filter::Folded("email", email.to_ascii_lowercase()));
         query
             .filters
             .push(Filter::Field("email", vec![json!(email)]));

@@ -81,6 +81,16 @@ fn hex(b: u8) -> Option<u8> {
 /// Percent-decodes one component (`+` is a space), refusing what cannot be
 /// decoded faithfully.
 pub fn percent_decode(raw: &[u8]) -> Result<String, DecodeError> {
+    let out = percent_bytes(raw, true)?;
+    if out.contains(&0) {
+        return Err(DecodeError::NulByte);
+    }
+    String::from_utf8(out).map_err(|_| DecodeError::BadUtf8)
+}
+
+/// The bytes percent-escapes stand for (`+` a space when `plus_is_space`:
+/// in forms, not in paths).
+pub fn percent_bytes(raw: &[u8], plus_is_space: bool) -> Result<Vec<u8>, DecodeError> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -94,7 +104,7 @@ pub fn percent_decode(raw: &[u8]) -> Result<String, DecodeError> {
                 }
                 i += 3;
             }
-            b'+' => {
+            b'+' if plus_is_space => {
                 out.push(b' ');
                 i += 1;
             }
@@ -104,10 +114,7 @@ pub fn percent_decode(raw: &[u8]) -> Result<String, DecodeError> {
             }
         }
     }
-    if out.contains(&0) {
-        return Err(DecodeError::NulByte);
-    }
-    String::from_utf8(out).map_err(|_| DecodeError::BadUtf8)
+    Ok(out)
 }
 
 /// A bracket segment: `[]` appends to a list, `[key]` names a map entry.

@@ -28,6 +28,7 @@ pub mod mandates;
 pub mod money;
 pub mod not_emulated;
 pub mod pages;
+pub mod param_limits;
 pub mod params;
 pub mod payment_intents;
 pub mod payment_methods;
@@ -111,6 +112,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(cors())
                 .layer(middleware::from_fn(stripe_headers))
+                .layer(middleware::from_fn(refuse_undecodable_paths))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     state.limits().request,
@@ -187,6 +189,32 @@ async fn stripe_headers(request: Request, next: Next) -> Response {
     }
     response.headers_mut().insert("stripe-version", version);
     response
+}
+
+/// A path whose percent-escapes are not UTF-8 (`/v1/customers/%ff%fe`)
+/// names no object: Stripe's JSON 404, not the router's plain-text 400.
+async fn refuse_undecodable_paths(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let segments: Vec<&str> = path.split('/').collect();
+    let decoded: Vec<Option<Vec<u8>>> = segments
+        .iter()
+        .map(|s| form::percent_bytes(s.as_bytes(), false).ok())
+        .collect();
+    let Some(bad) = decoded
+        .iter()
+        .position(|d| d.as_ref().is_some_and(|b| std::str::from_utf8(b).is_err()))
+    else {
+        return next.run(request).await;
+    };
+    let kind = match segments[..bad] {
+        [.., "checkout", "sessions"] => "checkout.session".to_owned(),
+        [.., resource] => {
+            api::display_name(resource.strip_suffix('s').unwrap_or(resource)).to_owned()
+        }
+        [] => "object".to_owned(),
+    };
+    let id = String::from_utf8_lossy(decoded[bad].as_deref().unwrap_or_default()).into_owned();
+    ApiError::no_such(&kind, &id, "id").into_response()
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

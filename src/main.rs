@@ -56,7 +56,8 @@ async fn main() -> std::process::ExitCode {
     if let Some(url) = &webhooks.forward_to {
         println!("stripe-twin forwarding every event to {url}");
     }
-    let state = AppState::build(store, config.public_url.clone(), fixtures, webhooks);
+    let state = AppState::build(store, config.public_url.clone(), fixtures, webhooks)
+        .with_cors_origins(config.cors_allow_origin.clone());
     if let Err(err) = serve(listener, state, shutdown_signal()).await {
         eprintln!("stripe-twin: server error: {err}");
         return std::process::ExitCode::FAILURE;

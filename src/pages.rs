@@ -60,7 +60,33 @@ button.pay {{ background: #4f46e5; border-color: #4338ca; color: #fff; width: 10
         title = escape(title),
     );
     // The pages show live state: never cached, never re-submitted from cache.
-    (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+    let mut response = (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(POLICY),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// The pages load nothing but their inline style; their forms post to
+/// this server, whose answer may redirect to the merchant's http(s) URLs;
+/// no other site may frame them.
+const POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' http: https:; base-uri 'none'; frame-ancestors 'none'";
+/// The same, for a page that lives inside the merchant's page.
+const POLICY_EMBEDDABLE: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' http: https:; base-uri 'none'; frame-ancestors *";
+
+/// The same page, allowed inside another site's frame: the embedded
+/// Checkout page lives in the merchant's page.
+pub fn embeddable(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.remove(header::X_FRAME_OPTIONS);
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(POLICY_EMBEDDABLE),
+    );
+    response
 }
 
 /// A form post over the body size limit.

@@ -292,6 +292,22 @@ impl Query {
         Ok(())
     }
 
+    /// The exact, case-insensitive text a match must have in `field`, when
+    /// every match must (an AND query with `field:'…'`).
+    pub fn required_text(&self, field: &str) -> Option<&str> {
+        if self.any && self.clauses.len() > 1 {
+            return None;
+        }
+        self.clauses.iter().find_map(|c| match (&c.term, c.op) {
+            (Term::Text(text), Op::Equals)
+                if !c.negated && c.metadata_key.is_none() && c.field == field =>
+            {
+                Some(text.as_str())
+            }
+            _ => None,
+        })
+    }
+
     pub fn matches(&self, doc: &Value) -> bool {
         let mut results = self.clauses.iter().map(|c| c.matches(doc) != c.negated);
         if self.any {

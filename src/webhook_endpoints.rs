@@ -211,7 +211,13 @@ async fn list_webhook_endpoints(Call { ctx, mut params }: Call) -> ApiResult<Jso
 /// newest first, each with its attempts (status code, duration, the
 /// receiver's answer, the next retry).
 async fn list_webhook_deliveries(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
-    let limit = params.int("limit")?.unwrap_or(100).clamp(1, 1000);
+    let limit = params.int("limit")?.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid_param(
+            "limit",
+            format!("Invalid limit: must be between 1 and 1000 (you sent {limit})"),
+        ));
+    }
     params.finish()?;
     let deliveries = ctx.store().list_deliveries(&ctx.account, limit).await?;
     Ok(Json(json!({

@@ -64,9 +64,9 @@ async fn create_session(server: &TestServer, body: &str) -> Value {
         .await
         .ok();
     assert_eq!(session["status"], "open", "{session}");
-    assert_eq!(
-        session["url"],
-        json!(server.url(&format!("/c/pay/{}", id(&session)))),
+    let prefix = server.url(&format!("/c/pay/{}/", id(&session)));
+    assert!(
+        session["url"].as_str().unwrap().starts_with(&prefix),
         "{session}"
     );
     session

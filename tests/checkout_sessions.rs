@@ -164,12 +164,17 @@ async fn post_form(url: &str, form: &str) -> Page {
     .await
 }
 
-/// `session.url`, or for an embedded session the page it is served on.
+/// `session.url`, or for an embedded session the page it is served on
+/// (its secret is the end of the session's client secret).
 fn page_of(server: &TestServer, session: &Value) -> String {
     session["url"]
         .as_str()
         .map(str::to_owned)
-        .unwrap_or_else(|| server.url(&format!("/c/pay/{}", id(session))))
+        .unwrap_or_else(|| {
+            let client_secret = session["client_secret"].as_str().unwrap();
+            let (_, secret) = client_secret.split_once("_secret_").unwrap();
+            server.url(&format!("/c/pay/{}/{secret}", id(session)))
+        })
 }
 
 /// Fills in and submits the card form (with `email` when given).
@@ -267,7 +272,26 @@ async fn seed_001_setup_mode_with_amazon_pay(server: TestServer) {
             .all(|k| !k.starts_with('_'))
     );
     let url = session["url"].as_str().unwrap().to_owned();
-    assert_eq!(url, server.url(&format!("/c/pay/{session_id}")));
+    let page = url
+        .strip_prefix(&server.url(&format!("/c/pay/{session_id}/")))
+        .unwrap();
+    // The page's address carries a secret of its own: the id is not enough.
+    assert!(
+        page.len() >= 24 && page.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{url}"
+    );
+    let by_id = browser()
+        .get(server.url(&format!("/c/pay/{session_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_id.status(), StatusCode::NOT_FOUND);
+    let wrong = browser()
+        .get(server.url(&format!("/c/pay/{session_id}/{}", "x".repeat(page.len()))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::NOT_FOUND);
     // Setup mode: the SetupIntent comes with the session, and only the
     // session moves it.
     let setup_intent = session["setup_intent"].as_str().unwrap().to_owned();

@@ -9,155 +9,45 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
+use common::observed::{Observed, OnCommit};
 use common::{KEY, TestServer};
 use reqwest::{Method, StatusCode};
-use stripe_twin::store::{
-    Claim, Delivery, FanOutPlan, IdempotencyRequest, ListQuery, Owner, Record, Store, StoreResult,
-    Write,
-};
+use stripe_twin::store::{Store, Write};
 use stripe_twin::webhooks::WebhookSettings;
-use tokio::sync::Notify;
 
 backend_tests!(
     crash_after_the_commit_replays,
     crash_before_the_commit_runs_once
 );
 
-#[derive(Clone, Copy, PartialEq)]
-enum Moment {
-    /// The transaction that writes the customer committed; nothing after.
-    AfterCommit,
-    /// The transaction never reaches the database.
-    BeforeCommit,
-}
+const BODY: &str = "email=crash%40example.com&description=crash+test";
 
-/// The real store, except that the first commit creating a customer
-/// stops the process at `moment`: that call never returns.
-struct CrashingStore {
-    inner: Arc<dyn Store>,
-    moment: Moment,
-    armed: AtomicBool,
-    reached: Arc<Notify>,
-}
-
-#[async_trait]
-impl Store for CrashingStore {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-    async fn ping(&self) -> StoreResult<()> {
-        self.inner.ping().await
-    }
-    async fn get(&self, account: &str, id: &str) -> StoreResult<Option<Record>> {
-        self.inner.get(account, id).await
-    }
-    async fn get_many(&self, account: &str, ids: &[String]) -> StoreResult<Vec<Record>> {
-        self.inner.get_many(account, ids).await
-    }
-    async fn list_per_owner(
-        &self,
-        account: &str,
-        object: &str,
-        owner: Owner,
-        owners: &[String],
-        per_owner: i64,
-    ) -> StoreResult<Vec<Record>> {
-        self.inner
-            .list_per_owner(account, object, owner, owners, per_owner)
-            .await
-    }
-    async fn find(&self, id: &str) -> StoreResult<Option<(String, Record)>> {
-        self.inner.find(id).await
-    }
-    async fn position(&self, account: &str, id: &str) -> StoreResult<Option<i64>> {
-        self.inner.position(account, id).await
-    }
-    async fn list(&self, account: &str, query: &ListQuery) -> StoreResult<Vec<Record>> {
-        self.inner.list(account, query).await
-    }
-    async fn commit(&self, account: &str, writes: &[Write]) -> StoreResult<()> {
+/// Sends the first request into a server that stops at `moment` of the
+/// first commit creating a customer, kills it, and starts a plain server
+/// on the same store.
+async fn crash_during_create(server: TestServer, moment: OnCommit) -> TestServer {
+    let armed = AtomicBool::new(true);
+    let hook = Box::new(move |writes: &[Write]| {
         let creates_customer = writes
             .iter()
             .any(|w| matches!(w, Write::Insert(r) if r.object == "customer"));
-        if !(creates_customer && self.armed.swap(false, Ordering::SeqCst)) {
-            return self.inner.commit(account, writes).await;
+        if creates_customer && armed.swap(false, Ordering::SeqCst) {
+            moment
+        } else {
+            OnCommit::Proceed
         }
-        if self.moment == Moment::AfterCommit {
-            self.inner.commit(account, writes).await?;
-        }
-        self.reached.notify_one();
-        // The process is gone: nothing of this request happens any more.
-        std::future::pending().await
-    }
-    async fn claim_idempotency(&self, request: &IdempotencyRequest<'_>) -> StoreResult<Claim> {
-        self.inner.claim_idempotency(request).await
-    }
-    async fn renew_idempotency(
-        &self,
-        account: &str,
-        key: &str,
-        request_id: &str,
-        lease_until: i64,
-    ) -> StoreResult<()> {
-        self.inner
-            .renew_idempotency(account, key, request_id, lease_until)
-            .await
-    }
-    async fn release_idempotency(
-        &self,
-        account: &str,
-        key: &str,
-        request_id: &str,
-    ) -> StoreResult<()> {
-        self.inner
-            .release_idempotency(account, key, request_id)
-            .await
-    }
-    async fn wipe_account(&self, account: &str) -> StoreResult<u64> {
-        self.inner.wipe_account(account).await
-    }
-    async fn fan_out(&self, limit: i64, plan: FanOutPlan<'_>) -> StoreResult<usize> {
-        self.inner.fan_out(limit, plan).await
-    }
-    async fn claim_deliveries(
-        &self,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Delivery>> {
-        self.inner.claim_deliveries(now, lease_until, limit).await
-    }
-    async fn record_attempt(&self, delivery: &Delivery, succeeded: bool) -> StoreResult<()> {
-        self.inner.record_attempt(delivery, succeeded).await
-    }
-    async fn list_deliveries(&self, account: &str, limit: i64) -> StoreResult<Vec<Delivery>> {
-        self.inner.list_deliveries(account, limit).await
-    }
-    async fn purge_events(&self, before: i64) -> StoreResult<u64> {
-        self.inner.purge_events(before).await
-    }
-}
-
-const BODY: &str = "email=crash%40example.com&description=crash+test";
-
-/// Sends the first request into a server that stops at `moment`, kills
-/// it, and starts a plain server on the same store.
-async fn crash_during_create(server: TestServer, moment: Moment) -> TestServer {
-    let reached = Arc::new(Notify::new());
-    let signal = reached.clone();
+    });
+    let mut stopped = None;
     let crashing = server
         .halt()
         .await
-        .start_wrapped(WebhookSettings::default(), move |inner| {
-            Arc::new(CrashingStore {
-                inner,
-                moment,
-                armed: AtomicBool::new(true),
-                reached: signal,
-            })
+        .start_wrapped(WebhookSettings::default(), |inner| {
+            let observed = Observed::new(inner, Some(hook));
+            stopped = Some(observed.stopped.clone());
+            observed as Arc<dyn Store>
         })
         .await;
+    let stopped = stopped.unwrap();
     let url = crashing.url("/v1/customers");
     let first = tokio::spawn(async move {
         reqwest::Client::new()
@@ -169,7 +59,7 @@ async fn crash_during_create(server: TestServer, moment: Moment) -> TestServer {
             .send()
             .await
     });
-    tokio::time::timeout(Duration::from_secs(10), reached.notified())
+    tokio::time::timeout(Duration::from_secs(10), stopped.notified())
         .await
         .expect("the request reaches the crash point");
     let restarted = crashing
@@ -228,7 +118,7 @@ async fn customers(server: &TestServer) -> Vec<String> {
 }
 
 async fn crash_after_the_commit_replays(server: TestServer) {
-    let server = crash_during_create(server, Moment::AfterCommit).await;
+    let server = crash_during_create(server, OnCommit::StopAfter).await;
     // The answer committed with the customer: replayed at once.
     let reply = retry(&server, Duration::from_millis(1)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -248,7 +138,7 @@ async fn crash_after_the_commit_replays(server: TestServer) {
 }
 
 async fn crash_before_the_commit_runs_once(server: TestServer) {
-    let server = crash_during_create(server, Moment::BeforeCommit).await;
+    let server = crash_during_create(server, OnCommit::StopBefore).await;
     // Nothing was written; the dead server's hold runs out, then the
     // retry runs, once.
     let reply = retry(&server, Duration::from_secs(10)).await;

@@ -152,7 +152,13 @@ pub enum Filter {
     ArrayContains(&'static str, String),
     /// A dotted JSON path naming an integer within the range.
     FieldRange(&'static str, Range),
+    /// A top-level string field equal to this lower-case ASCII text,
+    /// ignoring ASCII case: what the index on `email` answers.
+    Folded(&'static str, String),
 }
+
+/// The fields with an index for [`Filter::Folded`] lookups.
+pub const FOLDED_INDEXES: &[&str] = &["email"];
 
 /// How an object names the object it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -378,6 +384,9 @@ impl Filter {
             Filter::FieldRange(path, range) => at(path)
                 .and_then(Value::as_i64)
                 .is_some_and(|v| range.contains(v)),
+            Filter::Folded(field, text) => record.data[field]
+                .as_str()
+                .is_some_and(|v| v.to_ascii_lowercase() == *text),
         }
     }
 }

@@ -122,9 +122,10 @@ fn unmatchable(text: &str) -> bool {
 fn filter_unmatchable(filter: &Filter) -> bool {
     let value_unmatchable = |value: &Value| value.as_str().is_some_and(unmatchable);
     match filter {
-        Filter::Customer(text) | Filter::FieldPrefix(_, text) | Filter::ArrayContains(_, text) => {
-            unmatchable(text)
-        }
+        Filter::Customer(text)
+        | Filter::FieldPrefix(_, text)
+        | Filter::ArrayContains(_, text)
+        | Filter::Folded(_, text) => unmatchable(text),
         // Any one value with a NUL would fail the whole query.
         Filter::Field(_, values) => values.iter().any(value_unmatchable),
         Filter::FieldRange(..) => false,
@@ -270,6 +271,11 @@ impl Store for PostgresStore {
                         .push(") @> jsonb_build_array(")
                         .push_bind(value.clone())
                         .push("::text)");
+                }
+                Filter::Folded(field, text) => {
+                    // Written as the index is, so Postgres uses it.
+                    sql.push(format!(" AND lower(data ->> '{}') = ", literal(field)))
+                        .push_bind(text.clone());
                 }
                 Filter::FieldRange(path, range) => {
                     for (op, bound) in range.bounds() {

@@ -315,6 +315,14 @@ impl Store for SqliteStore {
                         .push_bind(value.clone())
                         .push(")");
                 }
+                Filter::Folded(field, text) => {
+                    // Written as the index is, so SQLite uses it.
+                    sql.push(format!(
+                        " AND lower(json_extract(data, '{}')) = ",
+                        json_path(literal(field))
+                    ))
+                    .push_bind(text.clone());
+                }
                 Filter::FieldRange(path, range) => {
                     for (op, bound) in range.bounds() {
                         sql.push(" AND json_extract(data, ")

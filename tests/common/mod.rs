@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod driver;
+pub mod observed;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -152,7 +153,7 @@ impl Stopped {
             db_path: self.db_path,
             fixtures: self.fixtures,
             webhooks,
-            limits: Limits::default(),
+            tune: None,
         };
         TestServer::launch(launch, store).await
     }
@@ -166,8 +167,11 @@ struct Launch {
     db_path: Option<PathBuf>,
     fixtures: Fixtures,
     webhooks: WebhookSettings,
-    limits: Limits,
+    /// Settings of the server beyond the defaults (limits, CORS origins).
+    tune: Option<Tune>,
 }
+
+pub type Tune = Box<dyn FnOnce(AppState) -> AppState + Send>;
 
 pub struct Reply {
     pub status: StatusCode,
@@ -305,7 +309,7 @@ impl TestServer {
                 db_path,
                 fixtures,
                 webhooks: WebhookSettings::default(),
-                limits: Limits::default(),
+                tune: None,
             },
             store,
         )
@@ -325,13 +329,18 @@ impl TestServer {
             db_path,
             fixtures: Fixtures::none(),
             webhooks,
-            limits: Limits::default(),
+            tune: None,
         };
         Some(Self::launch(launch, store).await)
     }
 
     /// A server (no fixtures) with these time limits.
     pub async fn start_with_limits(backend: Backend, limits: Limits) -> Option<Self> {
+        Self::start_tuned(backend, Box::new(move |state| state.with_limits(limits))).await
+    }
+
+    /// A server (no fixtures) whose state `tune` adjusts before it serves.
+    pub async fn start_tuned(backend: Backend, tune: Tune) -> Option<Self> {
         let dir = (backend == Backend::Sqlite).then(|| tempfile::tempdir().expect("tempdir"));
         let schema = (backend == Backend::Postgres).then(|| format!("t_{}", random_suffix()));
         let store = open_store(backend, schema.as_deref(), dir.as_ref()).await?;
@@ -343,7 +352,7 @@ impl TestServer {
             db_path,
             fixtures: Fixtures::none(),
             webhooks: WebhookSettings::default(),
-            limits,
+            tune: Some(tune),
         };
         Some(Self::launch(launch, store).await)
     }
@@ -411,7 +420,7 @@ impl TestServer {
                 db_path: self.db_path.clone(),
                 fixtures: self.fixtures.clone(),
                 webhooks,
-                limits: Limits::default(),
+                tune: None,
             },
             store,
         )
@@ -426,13 +435,15 @@ impl TestServer {
             db_path,
             fixtures,
             webhooks,
-            limits,
+            tune,
         } = launch;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let state = AppState::build(store.clone(), None, fixtures.clone(), webhooks.clone())
-            .with_limits(limits);
+        let mut state = AppState::build(store.clone(), None, fixtures.clone(), webhooks.clone());
+        if let Some(tune) = tune {
+            state = tune(state);
+        }
         let task = tokio::spawn(async move {
             stripe_twin::serve(listener, state, async {
                 let _ = rx.await;
