@@ -464,6 +464,11 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
     if let Some(template) = parts.extensions.get::<axum::extract::MatchedPath>() {
         crate::param_limits::check(parts.method.as_str(), template.as_str(), &map)?;
     }
+    // Answered after authentication, as Stripe checks the key first.
+    let not_emulated = match parts.extensions.get::<axum::extract::MatchedPath>() {
+        Some(route) => crate::not_emulated::refuse(&parts.method, route.as_str(), &mut map),
+        None => Ok(()),
+    };
     let mut params = Params::new(map);
     let param_key = params.string("key")?;
     let key = match (header_key, param_key) {
@@ -482,6 +487,7 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
     if key.kind != KeyKind::Publishable {
         state.check_origin(&parts.headers)?;
     }
+    not_emulated?;
     let expand = params.string_list("expand")?.unwrap_or_default();
     let request_id = parts
         .headers
@@ -824,8 +830,7 @@ impl Ctx {
         let limit = params.int("limit")?.unwrap_or(10);
         let page = params.string("page")?;
         params.finish()?;
-        let query = search::parse(&query)?;
-        query.validate(spec.resource, spec.fields)?;
+        let query = spec.query(&query)?;
         self.search(spec.object, &query, limit, page.as_deref(), spec.url)
             .await
     }

@@ -10,11 +10,36 @@ use crate::api::{AppState, Call, ListParams};
 use crate::error::{ApiError, ApiResult};
 use crate::expand::strip_hidden;
 use crate::ids;
+use crate::search::{self, FieldKind};
 use crate::store::{Filter, ListQuery};
+
+/// Stripe's search fields for charges (card details under `card`).
+const SEARCH: search::Spec = search::Spec {
+    object: "charge",
+    resource: "charges",
+    url: "/v1/charges/search",
+    fields: &[
+        ("amount", FieldKind::Number),
+        ("billing_details.address.postal_code", FieldKind::Token),
+        ("created", FieldKind::Number),
+        ("currency", FieldKind::Text),
+        ("customer", FieldKind::Text),
+        ("disputed", FieldKind::Boolean),
+        ("payment_method_details.card.brand", FieldKind::Token),
+        ("payment_method_details.card.exp_month", FieldKind::Token),
+        ("payment_method_details.card.exp_year", FieldKind::Token),
+        ("payment_method_details.card.fingerprint", FieldKind::Token),
+        ("payment_method_details.card.last4", FieldKind::Token),
+        ("refunded", FieldKind::Boolean),
+        ("status", FieldKind::Text),
+    ],
+    paths: &[],
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/charges", get(list_charges))
+        .route("/v1/charges/search", get(search_charges))
         .route("/v1/charges/{charge}", get(retrieve_charge))
 }
 
@@ -36,6 +61,7 @@ pub fn charge_document(
     let body = failure.map(ApiError::body).unwrap_or(Value::Null);
     let error = &body["error"];
     let succeeded = failure.is_none();
+    let risk_level = crate::test_cards::risk_level_of(payment_method);
     json!({
         "id": id,
         "object": "charge",
@@ -64,13 +90,21 @@ pub fn charge_document(
         "outcome": if succeeded {
             json!({
                 "advice_code": null, "network_advice_code": null, "network_decline_code": null,
-                "network_status": "approved_by_network", "reason": null, "risk_level": "normal",
+                "network_status": "approved_by_network", "reason": null, "risk_level": risk_level,
                 "seller_message": "Payment complete.", "type": "authorized",
+            })
+        } else if risk_level == "highest" {
+            // Radar's default rules block the highest risk level: the
+            // payment never reaches the card network.
+            json!({
+                "advice_code": error["advice_code"], "network_advice_code": null, "network_decline_code": null,
+                "network_status": "not_sent_to_network", "reason": "highest_risk_level", "risk_level": risk_level,
+                "seller_message": "Stripe blocked this payment as too risky.", "type": "blocked",
             })
         } else {
             json!({
                 "advice_code": error["advice_code"], "network_advice_code": null, "network_decline_code": null,
-                "network_status": "declined_by_network", "reason": error["decline_code"], "risk_level": "normal",
+                "network_status": "declined_by_network", "reason": error["decline_code"], "risk_level": risk_level,
                 "seller_message": "The bank did not return any further details with this decline.", "type": "issuer_declined",
             })
         },
@@ -160,4 +194,8 @@ async fn list_charges(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> 
             .push(Filter::Field("payment_intent", vec![json!(intent)]));
     }
     ctx.list(query, &paging, "/v1/charges").await
+}
+
+async fn search_charges(Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+    ctx.search_resource(params, &SEARCH).await
 }

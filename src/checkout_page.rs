@@ -33,6 +33,8 @@ use crate::payment_methods;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        // Without its secret a session's page is as unknown as a made-up one.
+        .route("/c/pay/{session}", get(unknown_page).post(unknown_page))
         .route(
             "/c/pay/{session}/{secret}",
             get(show_page).post(submit_page),
@@ -41,6 +43,10 @@ pub fn router() -> Router<AppState> {
             "/c/pay/{session}/{secret}/return",
             get(return_from_authorization),
         )
+}
+
+async fn unknown_page() -> Response {
+    not_found_page()
 }
 
 fn not_found_page() -> Response {

@@ -124,15 +124,6 @@ fn not_in_mode(param: &str, mode: &str) -> ApiError {
     )
 }
 
-fn not_emulated(param: &str) -> ApiError {
-    ApiError::invalid_param(
-        param,
-        format!(
-            "stripe-twin does not emulate `{param}` on Checkout Sessions: remove it from the request."
-        ),
-    )
-}
-
 async fn parse_line_items(
     ctx: &Ctx,
     params: &mut Params,
@@ -204,9 +195,8 @@ async fn parse_line_items(
                 "stripe-twin emulates prices with a unit_amount only (no tiers or custom amounts) in Checkout.",
             ));
         }
-        for ignored in ["adjustable_quantity", "tax_rates", "dynamic_tax_rates"] {
-            item.take_node(ignored);
-        }
+        // Tax rates and adjustable quantities are refused before this
+        // (not_emulated) unless they ask for nothing.
         item.finish()?;
         let description = match price["product"].as_str() {
             Some(product) => ctx
@@ -365,9 +355,6 @@ fn setup_intent_data(data: Option<Params>) -> ApiResult<Value> {
     };
     let description = data.string("description")?;
     let metadata = metadata_of(&mut data)?;
-    if data.contains("on_behalf_of") {
-        return Err(not_emulated(&data.name("on_behalf_of")));
-    }
     data.finish()?;
     Ok(json!({"description": description, "metadata": metadata}))
 }
@@ -383,27 +370,11 @@ fn payment_intent_data(data: Option<Params>) -> ApiResult<Value> {
     let receipt_email = data.string("receipt_email")?;
     let statement_descriptor = data.string("statement_descriptor")?;
     let suffix = data.string("statement_descriptor_suffix")?;
-    if let Some(method) = data.enum_value(
+    // `manual` was refused before this (not_emulated).
+    data.enum_value(
         "capture_method",
         &["automatic", "automatic_async", "manual"],
-    )? && method == "manual"
-    {
-        return Err(ApiError::invalid_param(
-            data.name("capture_method"),
-            "stripe-twin does not emulate manual capture: use capture_method=automatic.",
-        ));
-    }
-    for unsupported in [
-        "application_fee_amount",
-        "on_behalf_of",
-        "transfer_data",
-        "transfer_group",
-        "shipping",
-    ] {
-        if data.contains(unsupported) {
-            return Err(not_emulated(&data.name(unsupported)));
-        }
-    }
+    )?;
     data.finish()?;
     Ok(json!({
         "setup_future_usage": setup_future_usage,
@@ -440,21 +411,6 @@ fn subscription_data(data: Option<Params>, now: i64) -> ApiResult<Value> {
     let description = data.string("description")?;
     let metadata = metadata_of(&mut data)?;
     let billing_mode = crate::subscriptions::billing_mode_param(&mut data)?;
-    // Taxes are not emulated: tax rates change nothing here.
-    data.take_node("default_tax_rates");
-    for unsupported in [
-        "application_fee_percent",
-        "billing_cycle_anchor",
-        "on_behalf_of",
-        "transfer_data",
-        "invoice_settings",
-        "proration_behavior",
-        "trial_settings",
-    ] {
-        if data.contains(unsupported) {
-            return Err(not_emulated(&data.name(unsupported)));
-        }
-    }
     data.finish()?;
     Ok(json!({
         "trial_period_days": trial_days,
@@ -535,31 +491,6 @@ fn new_session_document(mode: &str, now: i64) -> Value {
         "wallet_options": null,
     })
 }
-
-/// Parameters Stripe takes that stripe-twin refuses rather than ignores,
-/// because ignoring them would change what the buyer pays or sees.
-const NOT_EMULATED: &[&str] = &[
-    "automatic_tax",
-    "consent_collection",
-    "custom_fields",
-    "customer_update",
-    "discounts",
-    "invoice_creation",
-    "optional_items",
-    "payment_method_configuration",
-    "payment_method_data",
-    "payment_method_options",
-    "saved_payment_method_options",
-    "shipping_address_collection",
-    "shipping_options",
-    "tax_id_collection",
-    "after_expiration",
-    "branding_settings",
-    "name_collection",
-    "permissions",
-    "excluded_payment_method_types",
-    "customer_account",
-];
 
 /// `ui_mode` and where the buyer goes: `success_url` / `cancel_url` for
 /// the hosted page, `return_url` / `redirect_on_completion` when embedded.
@@ -727,7 +658,11 @@ fn take_options(params: &mut Params, doc: &mut Value, mode: &str, now: i64) -> A
             return Err(not_in_mode("payment_method_collection", mode));
         }
         if collection == "if_required" {
-            return Err(not_emulated("payment_method_collection"));
+            return Err(crate::not_emulated::not_emulated(
+                "payment_method_collection",
+                "payment_method_collection=if_required",
+                "use payment_method_collection=always.",
+            ));
         }
     }
     if mode == "subscription" {
@@ -859,11 +794,6 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
     take_options(&mut params, &mut doc, &mode, now)?;
     // Text Stripe shows around the form: accepted, not rendered here.
     params.take_node("custom_text");
-    for unsupported in NOT_EMULATED {
-        if params.contains(unsupported) {
-            return Err(not_emulated(unsupported));
-        }
-    }
     params.finish()?;
 
     let line_items: Vec<Value> = items.iter().map(item_document).collect();

@@ -6,9 +6,10 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::api::{AppState, Call, Ctx, ListParams};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Named};
 use crate::ids;
 use crate::params::{Params, Patch, Update};
+use crate::payment_methods;
 use crate::search::{self, FieldKind};
 use crate::store::{Filter, ListQuery, Record, Write};
 
@@ -34,6 +35,7 @@ const SEARCH: search::Spec = search::Spec {
         ("phone", FieldKind::Text),
         ("created", FieldKind::Number),
     ],
+    paths: &[],
 };
 
 pub(crate) fn new_customer_document() -> Value {
@@ -351,12 +353,9 @@ async fn check_references(ctx: &Ctx, customer_id: &str, refs: &References) -> Ap
 /// Parameters that would need objects this server does not keep.
 fn refuse_unsupported(params: &mut Params) -> ApiResult<()> {
     for (param, kind) in [
-        ("coupon", "coupon"),
-        ("promotion_code", "promotion code"),
         ("source", "source"),
         ("default_source", "source"),
         ("test_clock", "test clock"),
-        ("payment_method", "PaymentMethod"),
     ] {
         if let Some(id) = params.string(param)? {
             return Err(ApiError::no_such_reference(kind, &id, param));
@@ -375,18 +374,58 @@ async fn create_customer(Call { ctx, mut params }: Call) -> ApiResult<Json<Value
     let mut refs = References::default();
     let patch = customer_patch(&mut params, &mut refs)?;
     refuse_unsupported(&mut params)?;
+    let payment_method = params.string("payment_method")?;
     params.bool("validate")?;
     params.finish()?;
     let mut doc = new_customer_document();
     let id = doc["id"].as_str().unwrap_or_default().to_owned();
-    check_references(&ctx, &id, &refs).await?;
     patch.apply(&mut doc)?;
-    ctx.commit(&[
-        Write::Insert(Record::new("customer", doc.clone())),
-        ctx.event("customer.created", &doc, None),
-    ])
-    .await?;
-    ctx.respond(doc).await
+    let Some(pm_id) = payment_method else {
+        check_references(&ctx, &id, &refs).await?;
+        ctx.commit(&[
+            Write::Insert(Record::new("customer", doc.clone())),
+            ctx.event("customer.created", &doc, None),
+        ])
+        .await?;
+        return ctx.respond(doc).await;
+    };
+    let created = ctx
+        .retry(|| async {
+            let mut doc = doc.clone();
+            let (attach, attached) = attach_new_customers_method(&ctx, &pm_id, &id).await?;
+            let attached_id = attached["id"].as_str().unwrap_or_default().to_owned();
+            // The default may name the method this request attaches (a
+            // ready-made test ID stands for the PaymentMethod it became).
+            match refs.default_payment_method.as_deref() {
+                Some(named) if named == pm_id || named == attached_id => {
+                    doc["invoice_settings"]["default_payment_method"] = json!(attached_id);
+                }
+                _ => check_references(&ctx, &id, &refs).await?,
+            }
+            let mut writes = vec![
+                Write::Insert(Record::new("customer", doc.clone())),
+                ctx.event("customer.created", &doc, None),
+            ];
+            writes.extend(attach);
+            Ok((writes, doc))
+        })
+        .await?;
+    ctx.respond(created).await
+}
+
+/// `payment_method` on create: Stripe attaches it to the new customer.
+async fn attach_new_customers_method(
+    ctx: &Ctx,
+    pm_id: &str,
+    customer: &str,
+) -> ApiResult<(Vec<Write>, Value)> {
+    let pm = payment_methods::resolve(ctx, pm_id, Named::InParam("payment_method")).await?;
+    match payment_methods::attach_writes(ctx, &pm, customer)? {
+        Some(done) => Ok(done),
+        // Only a method already attached to this very customer needs no
+        // writes, and this customer is new.
+        None => Ok((Vec::new(), pm.data().clone())),
+    }
 }
 
 async fn retrieve_customer(

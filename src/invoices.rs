@@ -17,11 +17,13 @@ use crate::expand::strip_hidden;
 use crate::ids;
 use crate::payment_intents::{self, Attempted};
 use crate::payment_methods;
+use crate::search::{self, FieldKind};
 use crate::store::{Filter, ListQuery, Record, Write};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/invoices", get(list_invoices))
+        .route("/v1/invoices/search", get(search_invoices))
         .route("/v1/invoices/{invoice}", get(retrieve_invoice))
         .route("/v1/invoices/{invoice}/pay", post(pay_invoice))
         .route("/v1/invoices/{invoice}/lines", get(list_invoice_lines))
@@ -31,6 +33,37 @@ pub fn router() -> Router<AppState> {
             get(retrieve_invoice_payment),
         )
 }
+
+/// Stripe's search fields for invoices; `subscription` and the
+/// finalization error are nested in the 2026 documents.
+const SEARCH: search::Spec = search::Spec {
+    object: "invoice",
+    resource: "invoices",
+    url: "/v1/invoices/search",
+    fields: &[
+        ("created", FieldKind::Number),
+        ("currency", FieldKind::Text),
+        ("customer", FieldKind::Text),
+        ("last_finalization_error_code", FieldKind::Text),
+        ("last_finalization_error_type", FieldKind::Text),
+        ("number", FieldKind::Text),
+        ("receipt_number", FieldKind::Text),
+        ("status", FieldKind::Text),
+        ("subscription", FieldKind::Text),
+        ("total", FieldKind::Number),
+    ],
+    paths: &[
+        ("subscription", "parent.subscription_details.subscription"),
+        (
+            "last_finalization_error_code",
+            "last_finalization_error.code",
+        ),
+        (
+            "last_finalization_error_type",
+            "last_finalization_error.type",
+        ),
+    ],
+};
 
 /// One line of a new invoice.
 #[derive(Clone)]
@@ -305,6 +338,48 @@ pub fn mark_failed(ctx: &Ctx, invoice: &mut Value, writes: &mut Vec<Write>) {
     writes.push(ctx.event("invoice.payment_failed", invoice, None));
 }
 
+/// Voids an open invoice (a canceled `incomplete` subscription's first
+/// one): nothing is owed any more, so the PaymentIntent that would have
+/// collected it is canceled, and its invoice payment with it.
+pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> ApiResult<()> {
+    let record = match ctx.get(invoice_id).await? {
+        Some(record) if record.object == "invoice" && record.data["status"] == "open" => record,
+        _ => return Ok(()),
+    };
+    let now = ids::now();
+    let mut invoice = record.data.clone();
+    if let Some(intent_id) = invoice["_twin_payment_intent"].as_str()
+        && let Some(intent) = ctx.get(intent_id).await?
+        && !matches!(
+            intent.data["status"].as_str(),
+            Some("succeeded" | "canceled")
+        )
+    {
+        let mut doc = intent.data.clone();
+        doc["status"] = json!("canceled");
+        doc["canceled_at"] = json!(now);
+        doc["cancellation_reason"] = json!("void_invoice");
+        doc["next_action"] = Value::Null;
+        crate::intents::forget_redirect(&mut doc);
+        writes.push(Write::Update(intent.with_data(doc.clone())));
+        writes.push(ctx.event("payment_intent.canceled", &doc, None));
+    }
+    if let Some(payment_id) = invoice["_twin_invoice_payment"].as_str()
+        && let Some(payment) = ctx.get(payment_id).await?
+    {
+        let mut doc = payment.data.clone();
+        doc["status"] = json!("canceled");
+        doc["status_transitions"]["canceled_at"] = json!(now);
+        writes.push(Write::Update(payment.with_data(doc)));
+    }
+    invoice["status"] = json!("void");
+    invoice["next_payment_attempt"] = Value::Null;
+    invoice["status_transitions"]["voided_at"] = json!(now);
+    writes.push(Write::Update(record.with_data(invoice.clone())));
+    writes.push(ctx.event("invoice.voided", &invoice, None));
+    Ok(())
+}
+
 /// After a PaymentIntent moved outside a subscription's own creation (a
 /// client confirm, the authorization page, `/pay`): settles the invoice it
 /// pays, and the subscription that invoice belongs to.
@@ -544,4 +619,8 @@ pub fn payment_record(invoice: &Value, payment: Value) -> Record {
     let mut record = Record::new("invoice_payment", payment);
     record.customer = invoice["customer"].as_str().map(str::to_owned);
     record
+}
+
+async fn search_invoices(Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+    ctx.search_resource(params, &SEARCH).await
 }

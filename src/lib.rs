@@ -27,6 +27,7 @@ pub mod intents;
 pub mod invoices;
 pub mod mandates;
 pub mod money;
+pub mod not_emulated;
 pub mod pages;
 pub mod param_limits;
 pub mod params;
@@ -38,6 +39,7 @@ pub mod search;
 pub mod serve;
 pub mod setup_intents;
 pub mod store;
+pub mod stripe_operations;
 pub mod subscriptions;
 pub mod test_cards;
 pub mod unit_of_work;
@@ -93,14 +95,15 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             unit_of_work::run,
-        ));
+        ))
+        .layer(middleware::from_fn(not_emulated::refuse_stripe_account));
     Router::new()
         .merge(api)
         .merge(authorize_page::router())
         .merge(checkout_page::router())
         .route("/healthz", get(healthz))
-        .fallback(unrecognized_request)
-        .method_not_allowed_fallback(unrecognized_request)
+        .fallback(stripe_operations::unrecognized)
+        .method_not_allowed_fallback(stripe_operations::unrecognized)
         .layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::custom(|_| {
@@ -214,15 +217,6 @@ async fn refuse_undecodable_paths(request: Request, next: Next) -> Response {
     };
     let id = String::from_utf8_lossy(decoded[bad].as_deref().unwrap_or_default()).into_owned();
     ApiError::no_such(&kind, &id, "id").into_response()
-}
-
-async fn unrecognized_request(request: Request) -> ApiError {
-    ApiError::invalid(format!(
-        "Unrecognized request URL ({}: {}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.",
-        request.method(),
-        request.uri().path()
-    ))
-    .with_status(StatusCode::NOT_FOUND)
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -29,8 +29,9 @@ use crate::mandates;
 use crate::params::{Params, Patch, Update};
 use crate::payment_methods::{self, Resolved, SUPPORTED_TYPES};
 use crate::prices;
+use crate::search::{self, FieldKind};
 use crate::store::{Filter, ListQuery, Record, Write};
-use crate::test_cards::{self, Behavior, Decline};
+use crate::test_cards::{self, Auth, Behavior};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
             "/v1/payment_intents",
             get(list_payment_intents).post(create_payment_intent),
         )
+        .route("/v1/payment_intents/search", get(search_payment_intents))
         .route(
             "/v1/payment_intents/{intent}",
             get(retrieve_payment_intent).post(update_payment_intent),
@@ -51,6 +53,21 @@ pub fn router() -> Router<AppState> {
             post(cancel_payment_intent),
         )
 }
+
+/// Stripe's search fields for PaymentIntents.
+const SEARCH: search::Spec = search::Spec {
+    object: "payment_intent",
+    resource: "payment_intents",
+    url: "/v1/payment_intents/search",
+    fields: &[
+        ("amount", FieldKind::Number),
+        ("created", FieldKind::Number),
+        ("currency", FieldKind::Text),
+        ("customer", FieldKind::Text),
+        ("status", FieldKind::Text),
+    ],
+    paths: &[],
+};
 
 /// Fields Stripe returns when a PaymentIntent is retrieved with a publishable key.
 const CLIENT_VISIBLE: &[&str] = &[
@@ -258,31 +275,11 @@ fn parse_changes(ctx: &Ctx, params: &mut Params, operation: Operation) -> ApiRes
         }
         changes.customer = params.string("customer")?;
         changes.payment_method_types = intents::payment_method_types(params, "charges")?;
-        for unsupported in [
-            "on_behalf_of",
-            "transfer_data",
-            "application_fee_amount",
-            "payment_method_configuration",
-        ] {
-            if params.contains(unsupported) {
-                return Err(ApiError::invalid_param(
-                    unsupported,
-                    format!(
-                        "stripe-twin does not emulate `{unsupported}` (Connect): remove it from the request."
-                    ),
-                ));
-            }
-        }
+        // `manual` was refused before this (not_emulated).
         if let Some(capture) = params.enum_value(
             "capture_method",
             &["automatic", "automatic_async", "manual"],
         )? {
-            if capture == "manual" {
-                return Err(ApiError::invalid_param(
-                    "capture_method",
-                    "stripe-twin does not emulate separate authorization and capture yet: use capture_method=automatic.",
-                ));
-            }
             changes.patch.set(&["capture_method"], json!(capture));
         }
         params.take_node("shipping");
@@ -537,16 +534,9 @@ pub async fn attempt(
             writes,
         )));
     }
-    match behavior {
-        Behavior::Declines(reason) => Ok(failing(doc, reason.error(), writes)),
-        Behavior::ChargesFail => Ok(failing(doc, Decline::Generic.error(), writes)),
-        Behavior::RequiresAuthentication if off_session => {
-            Ok(failing(doc, authentication_required(), writes))
-        }
-        Behavior::RequiresAuthentication if no_action => {
-            Ok(failing(doc, action_required(true), writes))
-        }
-        Behavior::RequiresAuthentication => {
+    match card_outcome(behavior, &pm_doc, off_session, no_action) {
+        CardOutcome::Fails(error) => Ok(failing(doc, error, writes)),
+        CardOutcome::NeedsAuthentication => {
             writes.push(pm.write(pm_doc.clone()));
             Ok(Attempted::RequiresAction(intents::require_action(
                 ctx,
@@ -555,7 +545,44 @@ pub async fn attempt(
                 writes,
             )))
         }
-        Behavior::Succeeds => Ok(Attempted::Succeeded(settle(ctx, doc, pm, writes)?)),
+        CardOutcome::Succeeds => Ok(Attempted::Succeeded(settle(ctx, doc, pm, writes)?)),
+    }
+}
+
+enum CardOutcome {
+    Succeeds,
+    Fails(ApiError),
+    NeedsAuthentication,
+}
+
+/// What charging a test card does now. Off-session, nobody can
+/// authenticate: a card that needs it fails, unless it was set up for
+/// off-session payments (or is the card that behaves as if it was).
+fn card_outcome(
+    behavior: Behavior,
+    pm_doc: &Value,
+    off_session: bool,
+    no_action: bool,
+) -> CardOutcome {
+    let auth = match behavior {
+        Behavior::Succeeds => return CardOutcome::Succeeds,
+        Behavior::Declines(reason)
+        | Behavior::FailsWhenUsed(reason)
+        | Behavior::ChargesFail(reason) => return CardOutcome::Fails(reason.error()),
+        Behavior::Authenticates(auth) => auth,
+    };
+    let set_up = pm_doc["_twin_set_up"] == json!(true);
+    let needed = match auth {
+        _ if !off_session => true,
+        Auth::UnlessSetUp => !set_up,
+        Auth::OnSessionOnly => false,
+        Auth::Always | Auth::ThenDeclines(_) => true,
+    };
+    match auth {
+        _ if !needed => CardOutcome::Succeeds,
+        _ if off_session => CardOutcome::Fails(authentication_required()),
+        _ if no_action => CardOutcome::Fails(action_required(true)),
+        _ => CardOutcome::NeedsAuthentication,
     }
 }
 
@@ -599,9 +626,16 @@ pub fn settle(
     pm: &Resolved,
     writes: &mut Vec<Write>,
 ) -> ApiResult<Value> {
-    let mut pm_doc = pm.data().clone();
     let customer = doc["customer"].as_str().map(str::to_owned);
     let saving = !doc["setup_future_usage"].is_null() && customer.is_some();
+    let saved;
+    let pm = if saving {
+        saved = pm.set_up();
+        &saved
+    } else {
+        pm
+    };
+    let mut pm_doc = pm.data().clone();
     match (&customer, saving) {
         (Some(customer), true) => match payment_methods::attach_writes(ctx, pm, customer)? {
             Some((attach, attached)) => {
@@ -672,9 +706,12 @@ pub fn decline(
     writes.push(Write::Insert(Record::new("charge", charge.clone())));
     writes.push(ctx.event("charge.failed", &charge, None));
     writes.push(ctx.event("payment_intent.payment_failed", &doc, None));
+    // As Stripe's, the error names what failed: the charge, the method
+    // tried and the intent as it now stands.
     let error = error
         .with_extra("charge", charge["id"].clone())
-        .with_extra("payment_intent", strip_hidden(doc.clone()));
+        .with_extra("payment_intent", strip_hidden(doc.clone()))
+        .with_extra("payment_method", strip_hidden(pm_doc.clone()));
     Attempted::Failed(doc, error)
 }
 
@@ -693,7 +730,13 @@ pub async fn after_action(
         if doc["_twin_mandate_acceptance"].is_null() && !doc["setup_future_usage"].is_null() {
             doc["_twin_mandate_acceptance"] = acceptance;
         }
-        Attempted::Succeeded(settle(ctx, doc, &pm, &mut writes)?)
+        match test_cards::behavior_of(pm.data()) {
+            // Authenticated, then declined by the issuer all the same.
+            Behavior::Authenticates(Auth::ThenDeclines(reason)) => {
+                decline(ctx, doc, pm.data(), reason.error(), &mut writes)
+            }
+            _ => Attempted::Succeeded(settle(ctx, doc, &pm, &mut writes)?),
+        }
     } else {
         let kind = pm.data()["type"].as_str().unwrap_or_default();
         let (code, message) = if kind == "amazon_pay" {
@@ -1003,4 +1046,8 @@ async fn list_payment_intents(Call { ctx, mut params }: Call) -> ApiResult<Json<
         query.filters.push(Filter::Customer(customer));
     }
     ctx.list(query, &paging, "/v1/payment_intents").await
+}
+
+async fn search_payment_intents(Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+    ctx.search_resource(params, &SEARCH).await
 }

@@ -86,7 +86,11 @@ pub fn card_document(
 ) -> Value {
     let mut doc = new_document("card");
     doc["card"] = card.details(account, exp_month, exp_year, cvc);
+    doc["_twin_card"] = json!(card.number);
     doc["_twin_behavior"] = json!(card.behavior_name());
+    if card.risk_level != "normal" {
+        doc["_twin_risk_level"] = json!(card.risk_level);
+    }
     doc
 }
 
@@ -199,6 +203,7 @@ pub fn document_from_params(ctx: &Ctx, params: &mut Params) -> ApiResult<Value> 
     if let Some(details) = params.object("billing_details")? {
         billing_details(details, &mut doc)?;
     }
+    test_cards::check_address(&mut doc);
     if let Some(redisplay) = params.enum_value("allow_redisplay", REDISPLAY)? {
         doc["allow_redisplay"] = json!(redisplay);
     }
@@ -225,6 +230,18 @@ impl Resolved {
 
     pub fn data(&self) -> &Value {
         &self.record().data
+    }
+
+    /// The same PaymentMethod, now set up for later payments (a SetupIntent
+    /// or `setup_future_usage` saved it): cards that need authentication
+    /// unless set up then pay off-session.
+    pub fn set_up(&self) -> Resolved {
+        let mut record = self.record().clone();
+        record.data["_twin_set_up"] = json!(true);
+        match self {
+            Resolved::Stored(_) => Resolved::Stored(record),
+            Resolved::Fresh(_) => Resolved::Fresh(record),
+        }
     }
 
     /// The write that stores `data` as this PaymentMethod's new state.
@@ -360,6 +377,7 @@ async fn update_payment_method(
             patch.apply(&mut doc)?;
             if let Some(details) = &details {
                 billing_details(details.clone(), &mut doc)?;
+                test_cards::check_address(&mut doc);
             }
             if let Some((month, year)) = card_update {
                 if doc["type"] != "card" {

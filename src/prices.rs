@@ -66,6 +66,7 @@ const SEARCH: search::Spec = search::Spec {
         ("type", FieldKind::Text),
         ("created", FieldKind::Number),
     ],
+    paths: &[],
 };
 
 /// Lowercases and checks a currency code; Stripe's error on param `param`
@@ -204,7 +205,6 @@ pub(crate) fn default_price_from_data(mut data: Params, product_id: &str) -> Api
     let amount = take_amount(&mut data)?;
     let recurring = take_recurring(&mut data, false)?;
     let tax_behavior = data.enum_value("tax_behavior", TAX_BEHAVIORS)?;
-    refuse_not_emulated(&mut data)?;
     data.finish()?;
     let currency = check_currency(&currency_param, &currency)?;
     let (unit_amount, unit_amount_decimal) =
@@ -413,27 +413,6 @@ fn take_recurring(params: &mut Params, full: bool) -> ApiResult<Option<Value>> {
     })))
 }
 
-/// Parameters for pricing models stripe-twin does not emulate.
-fn refuse_not_emulated(params: &mut Params) -> ApiResult<()> {
-    for (key, what) in [
-        ("custom_unit_amount", "customer-chosen amounts"),
-        ("tiers", "tiered pricing"),
-        ("tiers_mode", "tiered pricing"),
-        ("currency_options", "multi-currency prices"),
-    ] {
-        if params.contains(key) {
-            let name = params.name(key);
-            return Err(ApiError::invalid_param(
-                &name,
-                format!(
-                    "stripe-twin does not emulate {what} ({name}) yet: use a per-unit price with unit_amount or unit_amount_decimal."
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn take_transform_quantity(params: &mut Params) -> ApiResult<Option<Value>> {
     let Some(mut transform) = params.object("transform_quantity")? else {
         return Ok(None);
@@ -520,13 +499,8 @@ async fn create_price(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> 
     let amount = take_amount(&mut params)?;
     let recurring = take_recurring(&mut params, true)?;
     let tax_behavior = params.enum_value("tax_behavior", TAX_BEHAVIORS)?;
-    if params.enum_value("billing_scheme", &["per_unit", "tiered"])? == Some("tiered".into()) {
-        return Err(ApiError::invalid_param(
-            "billing_scheme",
-            "stripe-twin does not emulate tiered pricing (billing_scheme=tiered) yet: use billing_scheme=per_unit with unit_amount or unit_amount_decimal.",
-        ));
-    }
-    refuse_not_emulated(&mut params)?;
+    // `tiered` was refused before this (not_emulated).
+    params.enum_value("billing_scheme", &["per_unit", "tiered"])?;
     let transform_quantity = take_transform_quantity(&mut params)?;
     let active = params.bool("active")?;
     let nickname = params.string("nickname")?;
@@ -618,7 +592,6 @@ async fn update_price(
     let transfer = params.bool("transfer_lookup_key")?.unwrap_or(false);
     let tax_behavior = params.enum_value("tax_behavior", TAX_BEHAVIORS)?;
     let metadata = params.metadata()?;
-    refuse_not_emulated(&mut params)?;
     params.finish()?;
     let updated = ctx
         .retry(|| async {

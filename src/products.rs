@@ -40,6 +40,7 @@ const SEARCH: search::Spec = search::Spec {
         ("url", FieldKind::Text),
         ("created", FieldKind::Number),
     ],
+    paths: &[],
 };
 
 const MAX_IMAGES: usize = 8;
@@ -339,7 +340,12 @@ pub async fn load_product(ctx: &Ctx, id: &str, named: Named<'_>) -> ApiResult<Re
 
 async fn create_product(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
     let custom_id = params.string("id")?;
-    let patch = product_patch(&mut params, ProductFields::Create)?;
+    let mut patch = product_patch(&mut params, ProductFields::Create)?;
+    // Older API versions' `type`: still accepted by Stripe on create, and
+    // shown on every product.
+    if let Some(kind) = params.enum_value("type", &["good", "service"])? {
+        patch.set(&["type"], json!(kind));
+    }
     let price_data = params.object("default_price_data")?;
     params.finish()?;
     let id = match custom_id {

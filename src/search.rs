@@ -17,6 +17,8 @@ pub enum FieldKind {
     Number,
     /// A boolean, searched as text: `active:'true'`.
     Boolean,
+    /// An exact value (a card's `last4`, `exp_year`): `:` only.
+    Token,
 }
 
 /// A searchable resource: its object type, its name in Stripe's messages,
@@ -26,6 +28,24 @@ pub struct Spec {
     pub resource: &'static str,
     pub url: &'static str,
     pub fields: &'static [(&'static str, FieldKind)],
+    /// Search fields kept elsewhere in the document than their name says
+    /// (`subscription` → `parent.subscription_details.subscription`).
+    pub paths: &'static [(&'static str, &'static str)],
+}
+
+impl Spec {
+    /// Parses and checks a query, each field resolved to its place in the
+    /// resource's documents.
+    pub fn query(&self, text: &str) -> ApiResult<Query> {
+        let mut query = parse(text)?;
+        query.validate(self.resource, self.fields)?;
+        for clause in &mut query.clauses {
+            if let Some((_, path)) = self.paths.iter().find(|(field, _)| *field == clause.field) {
+                clause.field = (*path).to_owned();
+            }
+        }
+        Ok(query)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -248,6 +268,7 @@ impl Query {
                     }
                 }
                 (FieldKind::Text, Op::Equals, Term::Null) => {}
+                (FieldKind::Token, Op::Equals, Term::Text(_) | Term::Number(_) | Term::Null) => {}
                 (FieldKind::Boolean, Op::Equals, Term::Text(t)) if t == "true" || t == "false" => {}
                 (FieldKind::Boolean, _, _) => {
                     return Err(query_error(format!(
@@ -301,12 +322,14 @@ impl Clause {
     fn matches(&self, doc: &Value) -> bool {
         let value = match &self.metadata_key {
             Some(key) => &doc["metadata"][key.as_str()],
-            None => &doc[self.field.as_str()],
+            // Nested fields are dotted: `payment_method_details.card.last4`.
+            None => self.field.split('.').fold(doc, |value, key| &value[key]),
         };
         match (&self.term, self.op) {
             (Term::Null, _) => value.is_null(),
             (Term::Text(t), Op::Equals) => match value {
                 Value::Bool(b) => b.to_string() == *t,
+                Value::Number(n) => n.to_string() == *t,
                 _ => value
                     .as_str()
                     .is_some_and(|v| v.to_lowercase() == t.to_lowercase()),
@@ -314,6 +337,10 @@ impl Clause {
             (Term::Text(t), Op::Contains) => value
                 .as_str()
                 .is_some_and(|v| v.to_lowercase().contains(&t.to_lowercase())),
+            // An unquoted number against a token stored as text (`last4:4242`).
+            (Term::Number(n), Op::Equals) if value.is_string() => {
+                value.as_str().and_then(|v| v.parse::<i64>().ok()) == Some(*n)
+            }
             (Term::Number(n), op) => value.as_i64().is_some_and(|v| match op {
                 Op::Gt => v > *n,
                 Op::Gte => v >= *n,
@@ -353,6 +380,12 @@ mod tests {
         assert!(query("-metadata[\"plan\"]:'free'").matches(&doc));
         assert!(query("created>=100 AND created<=100").matches(&doc));
         assert!(query("metadata['missing']:null").matches(&doc));
+        let nested = json!({"payment_method_details": {"card": {"last4": "4242"}}});
+        let fields = &[("payment_method_details.card.last4", FieldKind::Text)];
+        let last4 = parse("payment_method_details.card.last4:'4242'").unwrap();
+        last4.validate("charges", fields).unwrap();
+        assert!(last4.matches(&nested));
+        assert!(!last4.matches(&doc));
     }
 
     #[test]

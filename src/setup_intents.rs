@@ -179,16 +179,6 @@ fn parse_changes(
         }
         params.bool("attach_to_self")?;
         changes.payment_method_types = intents::payment_method_types(params, "sets up")?;
-        for connect in ["on_behalf_of", "payment_method_configuration"] {
-            if params.contains(connect) {
-                return Err(ApiError::invalid_param(
-                    connect,
-                    format!(
-                        "stripe-twin does not emulate `{connect}`: remove it from the request."
-                    ),
-                ));
-            }
-        }
     }
     if operation == Operation::Create {
         if let Some(usage) = params.enum_value("usage", &["off_session", "on_session"])? {
@@ -426,7 +416,7 @@ pub fn confirm_writes(
                 writes,
             )))
         }
-        (_, Behavior::RequiresAuthentication) => {
+        (_, Behavior::Authenticates(_)) => {
             writes.push(pm_write(&pm));
             Ok(Confirmed::Moved(intents::require_action(
                 ctx,
@@ -435,11 +425,15 @@ pub fn confirm_writes(
                 writes,
             )))
         }
-        (_, Behavior::Declines(decline)) => {
+        // Setting up runs the issuer's check and Radar; only charges fail
+        // for ChargesFail cards.
+        (_, Behavior::Declines(decline) | Behavior::FailsWhenUsed(decline)) => {
             let error = decline.error();
             writes.push(pm_write(&pm));
             let failed = fail(ctx, doc, error_object(&error, &pm_doc), writes);
-            let error = error.with_extra("setup_intent", strip_hidden(failed.clone()));
+            let error = error
+                .with_extra("setup_intent", strip_hidden(failed.clone()))
+                .with_extra("payment_method", strip_hidden(pm_doc.clone()));
             Ok(Confirmed::Declined(failed, error))
         }
         _ => Ok(Confirmed::Moved(succeed(ctx, doc, &pm, None, writes)?)),
@@ -471,6 +465,7 @@ pub fn succeed(
     page_acceptance: Option<Value>,
     writes: &mut Vec<Write>,
 ) -> ApiResult<Value> {
+    let pm = &pm.set_up();
     let pm_doc = pm.data().clone();
     match doc["customer"].as_str() {
         Some(customer) => match payment_methods::attach_writes(ctx, pm, customer)? {

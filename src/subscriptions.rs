@@ -60,6 +60,7 @@ const SEARCH: search::Spec = search::Spec {
         ("created", FieldKind::Number),
         ("canceled_at", FieldKind::Number),
     ],
+    paths: &[],
 };
 const STATUSES: &[&str] = &[
     "active",
@@ -231,9 +232,6 @@ async fn parse_items(
             )?;
         }
         let metadata = item.metadata()?;
-        for ignored in ["tax_rates", "discounts", "billing_thresholds"] {
-            item.take_node(ignored);
-        }
         item.finish()?;
         specs.push(ItemSpec {
             id,
@@ -773,31 +771,11 @@ fn parse_create_options(
         "proration_behavior",
         &["always_invoice", "create_prorations", "none"],
     )?;
-    for ignored in [
-        "default_tax_rates",
-        "automatic_tax",
-        "discounts",
-        "trial_settings",
-        "collection_paused",
-    ] {
+    // Taxes, discounts and Connect are refused before this (not_emulated);
+    // what happens when a trial ends is not emulated either, and changes
+    // nothing while renewals do not happen.
+    for ignored in ["trial_settings", "collection_paused"] {
         params.take_node(ignored);
-    }
-    for unsupported in [
-        "on_behalf_of",
-        "transfer_data",
-        "application_fee_percent",
-        "add_invoice_items",
-        "billing_thresholds",
-        "pending_invoice_item_interval",
-    ] {
-        if params.contains(unsupported) {
-            return Err(ApiError::invalid_param(
-                unsupported,
-                format!(
-                    "stripe-twin does not emulate `{unsupported}` on subscriptions: remove it from the request."
-                ),
-            ));
-        }
     }
     Ok(CreateRequest {
         customer,
@@ -1570,13 +1548,7 @@ async fn parse_update(ctx: &Ctx, params: &mut Params, now: i64) -> ApiResult<Upd
             "stripe-twin does not emulate resetting the billing cycle (billing_cycle_anchor=now) on updates yet.",
         ));
     }
-    for ignored in [
-        "default_tax_rates",
-        "automatic_tax",
-        "discounts",
-        "trial_settings",
-        "trial_from_plan",
-    ] {
+    for ignored in ["trial_settings", "trial_from_plan"] {
         params.take_node(ignored);
     }
     Ok(UpdateRequest {
@@ -1958,7 +1930,16 @@ async fn cancel_subscription(
             if invoice_now_flag && !lines.is_empty() {
                 invoice_now(&ctx, &mut doc, lines, "subscription_cycle", &mut writes).await?;
             }
-            doc["status"] = json!("canceled");
+            // An `incomplete` subscription never started: Stripe ends it as
+            // `incomplete_expired` and voids the first invoice it waited on.
+            if doc["status"] == "incomplete" {
+                doc["status"] = json!("incomplete_expired");
+                if let Some(invoice) = doc["latest_invoice"].as_str() {
+                    invoices::void_open(&ctx, invoice, &mut writes).await?;
+                }
+            } else {
+                doc["status"] = json!("canceled");
+            }
             doc["canceled_at"] = json!(now);
             doc["ended_at"] = json!(now);
             doc["cancel_at_period_end"] = json!(false);

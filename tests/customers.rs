@@ -523,7 +523,8 @@ async fn validation_errors(server: TestServer) {
             "resource_missing",
             "invoice_settings[default_payment_method]",
         ),
-        ("coupon=SAVE", 400, "resource_missing", "coupon"),
+        // Coupons are not emulated: refused as such, not as missing.
+        ("coupon=SAVE", 400, "", "coupon"),
         ("name[a]=b", 400, "", "name"),
         ("preferred_locales=fr", 400, "", "preferred_locales"),
         ("metadata=x", 400, "", "metadata"),

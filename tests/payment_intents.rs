@@ -446,7 +446,8 @@ async fn three_d_secure_on_session(server: TestServer) {
         .await
         .ok();
     assert_eq!(charge["status"], "succeeded");
-    assert_eq!(charge["payment_method_details"]["card"]["last4"], "3155");
+    // pm_card_authenticationRequired is Stripe's "always authenticate" card.
+    assert_eq!(charge["payment_method_details"]["card"]["last4"], "3184");
     // The page is used up.
     assert_eq!(submit(&url, "authorize").await.0, StatusCode::CONFLICT);
 

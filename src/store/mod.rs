@@ -92,10 +92,17 @@ impl Record {
         }
     }
 
-    /// The same record with a new document, to be written back.
+    /// The same record with a new document, to be written back. The
+    /// `customer` column follows the document's `customer` (also when it
+    /// becomes null: a detached PaymentMethod leaves its customer's lists);
+    /// a document without that key (a tombstone, an item pointer) keeps it.
     pub fn with_data(&self, data: Value) -> Self {
+        let customer = match data.get("customer") {
+            Some(_) => customer_of(&data),
+            None => self.customer.clone(),
+        };
         Self {
-            customer: customer_of(&data).or_else(|| self.customer.clone()),
+            customer,
             data,
             ..self.clone()
         }

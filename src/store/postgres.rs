@@ -113,6 +113,25 @@ fn as_text(value: &Value) -> String {
 
 const COLUMNS: &str = "seq, id, object, created, customer, deleted, version, data::text AS data";
 
+/// Postgres text cannot hold NUL, so a value with one (`cus_%00abc` in a
+/// URL) is refused by the database; no stored object can match it anyway.
+fn unmatchable(text: &str) -> bool {
+    text.contains('\0')
+}
+
+fn filter_unmatchable(filter: &Filter) -> bool {
+    let value_unmatchable = |value: &Value| value.as_str().is_some_and(unmatchable);
+    match filter {
+        Filter::Customer(text)
+        | Filter::FieldPrefix(_, text)
+        | Filter::ArrayContains(_, text)
+        | Filter::Folded(_, text) => unmatchable(text),
+        // Any one value with a NUL would fail the whole query.
+        Filter::Field(_, values) => values.iter().any(value_unmatchable),
+        Filter::FieldRange(..) => false,
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
@@ -125,6 +144,9 @@ impl Store for PostgresStore {
     }
 
     async fn get(&self, account: &str, id: &str) -> StoreResult<Option<Record>> {
+        if unmatchable(id) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM objects WHERE account = $1 AND id = $2"
         ))
@@ -136,6 +158,11 @@ impl Store for PostgresStore {
     }
 
     async fn get_many(&self, account: &str, ids: &[String]) -> StoreResult<Vec<Record>> {
+        let ids: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !unmatchable(id))
+            .collect();
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -179,6 +206,9 @@ impl Store for PostgresStore {
     }
 
     async fn find(&self, id: &str) -> StoreResult<Option<(String, Record)>> {
+        if unmatchable(id) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!(
             "SELECT account, {COLUMNS} FROM objects WHERE id = $1 LIMIT 1"
         ))
@@ -192,6 +222,9 @@ impl Store for PostgresStore {
     }
 
     async fn position(&self, account: &str, id: &str) -> StoreResult<Option<i64>> {
+        if unmatchable(id) {
+            return Ok(None);
+        }
         Ok(
             sqlx::query_scalar("SELECT seq FROM objects WHERE account = $1 AND id = $2")
                 .bind(account)
@@ -202,6 +235,9 @@ impl Store for PostgresStore {
     }
 
     async fn list(&self, account: &str, query: &ListQuery) -> StoreResult<Vec<Record>> {
+        if query.filters.iter().any(filter_unmatchable) {
+            return Ok(Vec::new());
+        }
         let mut sql: QueryBuilder<Postgres> =
             QueryBuilder::new(format!("SELECT {COLUMNS} FROM objects WHERE account = "));
         sql.push_bind(account)
