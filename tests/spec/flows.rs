@@ -259,6 +259,10 @@ pub async fn payment_flows(twin: &Recorder<'_>, customer: &str) {
     )
     .await;
     twin.get(&format!("/v1/charges?customer={customer}")).await;
+    twin.get("/v1/charges/search?query=status%3A%22succeeded%22")
+        .await;
+    twin.get("/v1/payment_intents/search?query=status%3A%22succeeded%22")
+        .await;
     // Amazon Pay on-session through the page.
     let amazon = twin
         .post(
@@ -354,6 +358,8 @@ pub async fn billing_flows(twin: &Recorder<'_>, customer: &str, monthly: &str, a
     .await;
     twin.get(&format!("/v1/invoices/{invoice}/lines")).await;
     twin.get(&format!("/v1/invoices?customer={customer}")).await;
+    twin.get("/v1/invoices/search?query=status%3A%22paid%22")
+        .await;
     let payments = twin
         .get(&format!("/v1/invoice_payments?invoice={invoice}"))
         .await;
@@ -559,6 +565,9 @@ pub async fn error_flows(twin: &Recorder<'_>) {
     )
     .await;
     twin.fail(Method::GET, "/v1/nowhere", "", StatusCode::NOT_FOUND)
+        .await;
+    // A Stripe operation stripe-twin does not emulate.
+    twin.fail(Method::GET, "/v1/refunds", "", StatusCode::NOT_FOUND)
         .await;
     twin.fail(
         Method::POST,
