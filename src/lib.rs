@@ -167,6 +167,9 @@ fn cors() -> CorsLayer {
             REQUEST_ID,
             HeaderName::from_static("stripe-version"),
             HeaderName::from_static("idempotent-replayed"),
+            HeaderName::from_static("original-request"),
+            HeaderName::from_static("stripe-should-retry"),
+            HeaderName::from_static("stripe-twin-unsupported"),
         ])
         .max_age(Duration::from_secs(600))
 }

@@ -75,7 +75,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/subscriptions/{}/resume", "P"),
     ("/v1/webhook_endpoints", "GP"),
     ("/v1/webhook_endpoints/{}", "GPD"),
+    ("/v1/payment_intents/search", "G"),
+    ("/v1/charges/search", "G"),
+    ("/v1/invoices/search", "G"),
     ("/v1/refunds", "P"),
+    ("/v1/refunds/{}/cancel", "P"),
     ("/v1/nothing/{}", "G"),
 ];
 
