@@ -410,12 +410,14 @@ fn subscription_data(data: Option<Params>, now: i64) -> ApiResult<Value> {
     }
     let description = data.string("description")?;
     let metadata = metadata_of(&mut data)?;
+    let billing_mode = crate::subscriptions::billing_mode_param(&mut data)?;
     data.finish()?;
     Ok(json!({
         "trial_period_days": trial_days,
         "trial_end": trial_end,
         "description": description,
         "metadata": metadata,
+        "billing_mode": billing_mode,
     }))
 }
 
@@ -462,6 +464,7 @@ fn new_session_document(mode: &str, now: i64) -> Value {
         "managed_payments": {"enabled": false},
         "metadata": {},
         "mode": mode,
+        "optional_items": null,
         "origin_context": null,
         "payment_intent": null,
         "payment_link": null,
@@ -1167,6 +1170,17 @@ async fn create_subscription(ctx: &Ctx, record: &Record) -> ApiResult<Vec<Write>
     }
     if let Some(description) = data["description"].as_str() {
         options.insert("description".to_owned(), Node::Str(description.to_owned()));
+    }
+    if let Some(mode) = data["billing_mode"]["type"].as_str() {
+        let mut billing_mode = BTreeMap::from([("type".to_owned(), Node::Str(mode.to_owned()))]);
+        if let Some(discounts) = data["billing_mode"]["flexible"]["proration_discounts"].as_str() {
+            let flexible = [(
+                "proration_discounts".to_owned(),
+                Node::Str(discounts.to_owned()),
+            )];
+            billing_mode.insert("flexible".to_owned(), Node::Map(BTreeMap::from(flexible)));
+        }
+        options.insert("billing_mode".to_owned(), Node::Map(billing_mode));
     }
     if let Some(metadata) = data["metadata"].as_object()
         && !metadata.is_empty()

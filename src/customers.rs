@@ -45,11 +45,11 @@ pub(crate) fn new_customer_document() -> Value {
         "object": "customer",
         "address": null,
         "balance": 0,
-        "business_name": null,
         "cash_balance": {
             "object": "cash_balance",
             "available": null,
             "customer": id,
+            "customer_account": null,
             "livemode": false,
             "settings": {"reconciliation_mode": "automatic", "using_merchant_default": true},
         },
@@ -61,7 +61,6 @@ pub(crate) fn new_customer_document() -> Value {
         "description": null,
         "discount": null,
         "email": null,
-        "individual_name": null,
         "invoice_credit_balance": {},
         "invoice_prefix": ids::random_base62(8).to_uppercase(),
         "invoice_settings": {
@@ -125,7 +124,11 @@ fn shipping(mut params: Params) -> ApiResult<Value> {
     let name = params.required_string("name")?;
     let phone = nullable_text(params.nullable_string("phone")?).unwrap_or(Value::Null);
     params.finish()?;
-    Ok(json!({"address": address, "name": name, "phone": phone}))
+    // A customer's shipping has the carrier fields too, always null here
+    // (Stripe fills them only for a shipped charge).
+    Ok(json!({
+        "address": address, "carrier": null, "name": name, "phone": phone, "tracking_number": null,
+    }))
 }
 
 pub(crate) fn valid_email(email: &str) -> bool {
@@ -144,15 +147,17 @@ pub(crate) fn valid_email(email: &str) -> bool {
 /// Parses every plain-data parameter of create and update into a patch.
 fn customer_patch(params: &mut Params, refs: &mut References) -> ApiResult<Patch> {
     let mut patch = Patch::default();
-    for field in [
-        "description",
-        "name",
-        "phone",
-        "business_name",
-        "individual_name",
-    ] {
+    for field in ["description", "name", "phone"] {
         if let Some(value) = nullable_text(params.nullable_string(field)?) {
             patch.set(&[field], value);
+        }
+    }
+    // Present only while set (the spec has them as non-nullable strings).
+    for field in ["business_name", "individual_name"] {
+        match params.nullable_string(field)? {
+            Some(Update::Set(value)) => patch.set(&[field], json!(value)),
+            Some(Update::Unset) => patch.remove(field),
+            None => {}
         }
     }
     if let Some(email) = params.nullable_string("email")? {

@@ -17,12 +17,16 @@ enum Expansion {
     Reference,
     /// Stored with the object but shown only when expanded.
     Hidden,
+    /// A list or object always shown in place, which deeper paths step
+    /// into (`items.data.price.product` on a subscription).
+    Embedded,
     /// A list of the customer's related objects, built when expanded.
     Related {
         object: &'static str,
         url_suffix: &'static str,
     },
-    /// A list of the objects whose `field` names this one (an invoice's payments).
+    /// A list of the objects whose `field` names this one (an invoice's
+    /// payments, a charge's refunds); `url` with `{id}` for this one's ID.
     Children {
         object: &'static str,
         field: &'static str,
@@ -73,6 +77,7 @@ fn expansion(object: &str, path: &str) -> Option<Expansion> {
             | "on_behalf_of"
             | "application",
         ) => Reference,
+        ("subscription", "items") => Embedded,
         ("subscription_item", "price") => Reference,
         (
             "invoice",
@@ -81,13 +86,18 @@ fn expansion(object: &str, path: &str) -> Option<Expansion> {
             | "default_source"
             | "subscription"
             | "test_clock"
-            | "on_behalf_of",
+            | "on_behalf_of"
+            | "parent.subscription_details.subscription",
         ) => Reference,
+        ("invoice", "lines") => Embedded,
+        ("line_item", "subscription" | "parent.subscription_item_details.subscription") => {
+            Reference
+        }
         ("invoice", "confirmation_secret") => Hidden,
         ("invoice", "payments") => Children {
             object: "invoice_payment",
             field: "invoice",
-            url: "/v1/invoice_payments",
+            url: "/v1/invoice_payments?invoice={id}",
         },
         ("invoice_payment", "invoice" | "payment.payment_intent" | "payment.charge") => Reference,
         (
@@ -96,12 +106,20 @@ fn expansion(object: &str, path: &str) -> Option<Expansion> {
             | "application",
         ) => Reference,
         ("charge", "customer" | "payment_intent" | "balance_transaction" | "invoice") => Reference,
+        // Stripe stopped including refunds in 2022-11-15; none are made here.
+        ("charge", "refunds") => Children {
+            object: "refund",
+            field: "charge",
+            url: "/v1/charges/{id}/refunds",
+        },
+        ("balance_transaction", "source") => Reference,
         (
             "checkout.session",
             "customer" | "setup_intent" | "payment_intent" | "subscription" | "invoice"
             | "payment_link",
         ) => Reference,
         ("checkout.session", "line_items") => Hidden,
+        ("item", "price") => Reference,
         _ => return None,
     };
     Some(kind)
@@ -112,6 +130,7 @@ fn hidden_fields(object: &str) -> &'static [&'static str] {
         "customer" => &["tax", "cash_balance", "invoice_credit_balance"],
         "invoice" => &["confirmation_secret", "payments"],
         "checkout.session" => &["line_items"],
+        "charge" => &["refunds"],
         _ => &[],
     }
 }
@@ -131,6 +150,9 @@ fn strip_hidden_except(mut value: Value, keep: &[&str]) -> Value {
                 map.remove(*field);
             }
         }
+    }
+    if object == "balance_transaction" {
+        crate::balance_transactions::as_of_now(&mut value);
     }
     value
 }
@@ -312,7 +334,7 @@ fn plan_level(
                 Value::Object(_) => level.onward.push((next, slot)),
                 _ => {}
             },
-            Expansion::Hidden => {
+            Expansion::Hidden | Expansion::Embedded => {
                 if field.is_object() {
                     level.onward.push((next, slot));
                 }
@@ -395,7 +417,7 @@ async fn build_lists(
                 Expansion::Related { url_suffix, .. } => {
                     format!("/v1/customers/{owner_id}/{url_suffix}")
                 }
-                Expansion::Children { field, url, .. } => format!("{url}?{field}={owner_id}"),
+                Expansion::Children { url, .. } => url.replace("{id}", owner_id),
                 _ => String::new(),
             };
             if let Some(target) = root.pointer_mut(slot) {

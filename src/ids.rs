@@ -12,6 +12,30 @@ pub fn random_base62(len: usize) -> String {
         .collect()
 }
 
+/// `len` random decimal digits (network transaction IDs).
+pub fn random_digits(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect()
+}
+
+/// A random version-4 UUID, lowercase and hyphenated.
+pub fn random_uuid() -> String {
+    let mut bytes: [u8; 16] = rand::random();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
 /// Deterministic base62 text of `len` characters from some bytes.
 pub fn base62_of(bytes: &[u8], len: usize) -> String {
     let mut n: u128 = bytes

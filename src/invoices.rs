@@ -124,6 +124,7 @@ pub fn draft(
                 },
                 "quantity": line.quantity,
                 "quantity_decimal": line.quantity.to_string(),
+                "subscription": subscription["id"],
                 "subtotal": line.amount,
                 "taxes": [],
             })

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod authorize_page;
+pub mod balance_transactions;
 pub mod charges;
 pub mod checkout_page;
 pub mod checkout_sessions;
@@ -79,6 +80,7 @@ pub fn app(state: AppState) -> Router {
         .merge(mandates::router())
         .merge(payment_intents::router())
         .merge(charges::router())
+        .merge(balance_transactions::router())
         .merge(invoices::router())
         .merge(subscriptions::router())
         .merge(products::router())

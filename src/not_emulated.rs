@@ -137,7 +137,6 @@ const CHECKOUT_SESSION: &[Rule] = &[
     given("subscription_data[on_behalf_of]"),
     given("subscription_data[transfer_data]"),
     given("subscription_data[invoice_settings]"),
-    given("subscription_data[billing_mode]"),
     given("subscription_data[proration_behavior]"),
     given("subscription_data[trial_settings]"),
     Rule {

@@ -353,6 +353,8 @@ impl Params {
 #[derive(Debug, Clone, Default)]
 pub struct Patch {
     sets: Vec<(Vec<&'static str>, Value)>,
+    /// Top-level fields to take out (ones Stripe shows only while set).
+    removes: Vec<&'static str>,
     metadata: Option<MetadataUpdate>,
 }
 
@@ -361,12 +363,17 @@ impl Patch {
         self.sets.push((path.to_vec(), value));
     }
 
+    /// Takes a top-level field out of the document.
+    pub fn remove(&mut self, field: &'static str) {
+        self.removes.push(field);
+    }
+
     pub fn set_metadata(&mut self, update: Option<MetadataUpdate>) {
         self.metadata = update;
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sets.is_empty() && self.metadata.is_none()
+        self.sets.is_empty() && self.removes.is_empty() && self.metadata.is_none()
     }
 
     /// Whether the patch sets `field` (a top-level field) or inside it.
@@ -374,6 +381,7 @@ impl Patch {
         self.sets
             .iter()
             .any(|(path, _)| path.first() == Some(&field))
+            || self.removes.contains(&field)
     }
 
     pub fn apply(&self, doc: &mut Value) -> ApiResult<()> {
@@ -387,6 +395,11 @@ impl Patch {
                 slot = &mut slot[*key];
             }
             slot[*last] = value.clone();
+        }
+        if let Value::Object(map) = doc {
+            for field in &self.removes {
+                map.remove(*field);
+            }
         }
         if let Some(metadata) = &self.metadata {
             metadata.apply(&mut doc["metadata"])?;

@@ -18,6 +18,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::api::{AppState, Call, ClientCall, Ctx, ListParams};
+use crate::balance_transactions;
 use crate::charges;
 use crate::error::{ApiError, ApiResult, ErrorType, Named};
 use crate::expand::strip_hidden;
@@ -168,8 +169,10 @@ pub fn set_payment_method_types(doc: &mut Value, types: &[String]) {
         doc["payment_method_options"]["card"] = json!({"installments": null, "mandate_options": null, "network": null, "request_three_d_secure": "automatic"});
     }
     if types.iter().any(|t| t == "amazon_pay") {
-        doc["payment_method_options"]["amazon_pay"] =
-            json!({"express_checkout_element_session_id": null});
+        // Stripe's Amazon Pay options: only what was set (`setup_future_usage`).
+        if doc["payment_method_options"].get("amazon_pay").is_none() {
+            doc["payment_method_options"]["amazon_pay"] = json!({});
+        }
     }
 }
 
@@ -669,6 +672,9 @@ pub fn settle(
     doc["last_payment_error"] = Value::Null;
     intents::forget_redirect(&mut doc);
     writes.push(Write::Insert(Record::new("charge", charge.clone())));
+    writes.push(Write::Insert(balance_transactions::for_charge(
+        &charge, &pm_doc,
+    )));
     writes.push(ctx.event("charge.succeeded", &charge, None));
     writes.push(ctx.event("payment_intent.succeeded", &doc, None));
     Ok(doc)

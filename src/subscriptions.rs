@@ -467,13 +467,13 @@ fn subscription_document(customer: &str, currency: &str, now: i64) -> Value {
         "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
         "billing_cycle_anchor": now,
         "billing_cycle_anchor_config": null,
-        "billing_mode": {"flexible": null, "type": "classic", "updated_at": null},
+        "billing_mode": default_billing_mode(),
         "billing_schedules": [],
         "billing_thresholds": null,
         "cancel_at": null,
         "cancel_at_period_end": false,
         "canceled_at": null,
-        "cancellation_details": {"comment": null, "feedback": null, "reason": null},
+        "cancellation_details": {"comment": null, "feedback": null, "feedback_option": null, "reason": null},
         "collection_method": "charge_automatically",
         "created": now,
         "currency": currency,
@@ -499,7 +499,6 @@ fn subscription_document(customer: &str, currency: &str, now: i64) -> Value {
         "pending_invoice_item_interval": null,
         "pending_setup_intent": null,
         "pending_update": null,
-        "presentment_details": null,
         "schedule": null,
         "start_date": now,
         "status": "incomplete",
@@ -510,6 +509,44 @@ fn subscription_document(customer: &str, currency: &str, now: i64) -> Value {
         "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
         "trial_start": null,
     })
+}
+
+/// Since 2025-09-30, API-created subscriptions bill in flexible mode.
+/// (`updated_at` appears only when a migration sets it.)
+fn default_billing_mode() -> Value {
+    json!({"flexible": {"proration_discounts": "included"}, "type": "flexible"})
+}
+
+/// `billing_mode[type]` and `billing_mode[flexible][proration_discounts]`
+/// (subscription create, and Checkout's `subscription_data`). Without
+/// discounts the two proration displays are the same here.
+pub fn billing_mode_param(params: &mut Params) -> ApiResult<Value> {
+    let Some(mut mode) = params.object("billing_mode")? else {
+        return Ok(default_billing_mode());
+    };
+    let kind = mode
+        .enum_value("type", &["classic", "flexible"])?
+        .ok_or_else(|| ApiError::missing_param(&mode.name("type")))?;
+    let flexible_param = mode.name("flexible");
+    let value = match (kind.as_str(), mode.object("flexible")?) {
+        ("flexible", Some(mut flexible)) => {
+            let discounts = flexible
+                .enum_value("proration_discounts", &["included", "itemized"])?
+                .unwrap_or_else(|| "included".to_owned());
+            flexible.finish()?;
+            json!({"flexible": {"proration_discounts": discounts}, "type": "flexible"})
+        }
+        ("flexible", None) => default_billing_mode(),
+        (_, Some(_)) => {
+            return Err(ApiError::invalid_param(
+                flexible_param,
+                "`billing_mode[flexible]` can only be set when `billing_mode[type]` is `flexible`.",
+            ));
+        }
+        (_, None) => json!({"flexible": null, "type": "classic"}),
+    };
+    mode.finish()?;
+    Ok(value)
 }
 
 /// Hidden index fields lists filter on: the prices and the period.
@@ -633,6 +670,7 @@ struct CreateRequest {
     currency: Option<String>,
     patch: Patch,
     settings: Value,
+    billing_mode: Value,
 }
 
 async fn parse_create(ctx: &Ctx, params: &mut Params, now: i64) -> ApiResult<CreateRequest> {
@@ -728,6 +766,7 @@ fn parse_create_options(
     }
     let mut settings = json!({"payment_settings": {}});
     payment_settings(params, &mut settings)?;
+    let billing_mode = billing_mode_param(params)?;
     params.enum_value(
         "proration_behavior",
         &["always_invoice", "create_prorations", "none"],
@@ -753,13 +792,17 @@ fn parse_create_options(
         currency,
         patch,
         settings: settings["payment_settings"].take(),
+        billing_mode,
     })
 }
 
-/// The prices' shared currency and interval (Stripe's classic billing needs both to match).
+/// The prices' shared currency and interval (Stripe's classic billing needs
+/// both to match; flexible billing allows mixed intervals, which stripe-twin
+/// does not emulate yet).
 fn check_items_agree(
     items: &[ItemSpec],
     currency: Option<&str>,
+    billing_mode: &Value,
 ) -> ApiResult<(String, (String, i64))> {
     let prices: Vec<&Value> = items.iter().filter_map(|i| i.price.as_ref()).collect();
     let first = prices[0];
@@ -772,10 +815,12 @@ fn check_items_agree(
             ));
         }
         if interval_of(price) != interval_of(first) {
-            return Err(ApiError::invalid_param(
-                "items",
-                "Currency and interval fields must match across all prices on this subscription. Found mismatch in interval field.",
-            ));
+            let message = if billing_mode["type"] == "flexible" {
+                "stripe-twin does not emulate prices with different intervals on one subscription yet (flexible billing mode allows them): use prices of one interval."
+            } else {
+                "Currency and interval fields must match across all prices on this subscription. Found mismatch in interval field."
+            };
+            return Err(ApiError::invalid_param("items", message));
         }
     }
     let mut seen = std::collections::HashSet::new();
@@ -825,8 +870,11 @@ async fn create_subscription(Call { ctx, mut params }: Call) -> ApiResult<Json<V
     let now = ids::now();
     let request = parse_create(&ctx, &mut params, now).await?;
     params.finish()?;
-    let (currency, (interval, count)) =
-        check_items_agree(&request.items, request.currency.as_deref())?;
+    let (currency, (interval, count)) = check_items_agree(
+        &request.items,
+        request.currency.as_deref(),
+        &request.billing_mode,
+    )?;
     let customer =
         payment_methods::load_customer(&ctx, &request.customer, Named::InParam("customer")).await?;
     if let Some(pm) = &request.default_payment_method {
@@ -880,7 +928,8 @@ pub async fn create_for_checkout(
     let mut params = Params::new(options);
     let request = parse_create_options(&mut params, now, customer.id.clone(), specs)?;
     params.finish()?;
-    let (currency, (interval, count)) = check_items_agree(&request.items, None)?;
+    let (currency, (interval, count)) =
+        check_items_agree(&request.items, None, &request.billing_mode)?;
     create_writes(ctx, &request, customer, &currency, (&interval, count), now).await
 }
 
@@ -910,6 +959,7 @@ async fn create_writes(
     sub["collection_method"] = json!(request.collection_method);
     sub["days_until_due"] = json!(request.days_until_due);
     sub["default_payment_method"] = json!(request.default_payment_method);
+    sub["billing_mode"] = request.billing_mode.clone();
     if let Value::Object(settings) = &request.settings {
         for (key, value) in settings {
             sub["payment_settings"][key] = value.clone();
@@ -1738,7 +1788,7 @@ async fn update_writes(
                 writes: Vec::new(),
             })
             .collect();
-        check_items_agree(&specs_view, doc["currency"].as_str())?;
+        check_items_agree(&specs_view, doc["currency"].as_str(), &doc["billing_mode"])?;
         let interval_changed =
             interval_of(&old_items[0]["price"]) != interval_of(&new_items[0]["price"]);
         let mut lines = if request.proration_behavior == "none" || status == "trialing" {

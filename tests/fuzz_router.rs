@@ -29,6 +29,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("/authorize/{}", "GP"),
     ("/c/pay/{}/{}", "GP"),
     ("/c/pay/{}/{}/return", "G"),
+    ("/v1/balance_transactions", "G"),
+    ("/v1/balance_transactions/{}", "G"),
     ("/v1/charges", "G"),
     ("/v1/charges/{}", "G"),
     ("/v1/checkout/sessions", "GP"),

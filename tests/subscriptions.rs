@@ -1492,7 +1492,7 @@ async fn cancel_and_resume(server: TestServer) {
     assert_eq!(canceled["cancel_at_period_end"], false);
     assert_eq!(
         canceled["cancellation_details"],
-        json!({"comment": "Too pricey", "feedback": "too_expensive", "reason": "cancellation_requested"})
+        json!({"comment": "Too pricey", "feedback": "too_expensive", "feedback_option": null, "reason": "cancellation_requested"})
     );
     assert_no_hidden(&canceled);
     let stored = server.get(&path).await.ok();
