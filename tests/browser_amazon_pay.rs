@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 /// A description made to break out of the page's HTML if it were not escaped.
 const HOSTILE: &str = r#"<script>alert(1)</script> & "quotes""#;
 
-backend_tests!(authorize_in_browser, fail_in_browser, stale_tab_resubmits,);
+backend_tests!(browser; authorize_in_browser, fail_in_browser, stale_tab_resubmits,);
 
 /// A customer and an Amazon Pay SetupIntent waiting for the buyer.
 struct Pending {
@@ -142,9 +142,7 @@ async fn click_and_land(
 }
 
 async fn authorize_in_browser(server: TestServer) {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let pending = pending_setup(&server).await;
     open_page(&browser, &pending).await;
 
@@ -191,9 +189,7 @@ async fn authorize_in_browser(server: TestServer) {
 }
 
 async fn fail_in_browser(server: TestServer) {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let pending = pending_setup(&server).await;
     open_page(&browser, &pending).await;
 
@@ -215,9 +211,7 @@ async fn fail_in_browser(server: TestServer) {
 }
 
 async fn stale_tab_resubmits(server: TestServer) {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let pending = pending_setup(&server).await;
     open_page(&browser, &pending).await;
 

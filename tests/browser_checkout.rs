@@ -25,6 +25,7 @@ const EXPIRY: &str = "12 / 34";
 const NAME: &str = "Jenny Rosen";
 
 backend_tests!(
+    browser;
     fixtures = stripe_twin::fixtures::Fixtures::embedded().unwrap();
     setup_with_amazon_pay,
     amazon_pay_declined_then_authorized,
@@ -159,9 +160,7 @@ async fn land_on_success(browser: &Browser, server: &TestServer, session: &Value
 
 /// Seeds 001 and 004: a known customer saves Amazon Pay in setup mode.
 async fn setup_with_amazon_pay(server: TestServer) {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let email = email();
     let customer = server
         .post("/v1/customers", &format!("email={}", enc(&email)))
@@ -247,9 +246,7 @@ async fn setup_with_amazon_pay(server: TestServer) {
 /// why back on the Checkout page, then authorizes; the PaymentMethod, not
 /// attached, is then attached to a customer as seed 004 does.
 async fn amazon_pay_declined_then_authorized(server: TestServer) {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let email = email();
     let session = create_session(&server, "mode=setup&payment_method_types[]=amazon_pay").await;
 
@@ -313,9 +310,7 @@ async fn amazon_pay_declined_then_authorized(server: TestServer) {
 
 /// Payment mode, price_data line item, a 4242 card typed by the buyer.
 async fn payment_with_card(server: TestServer) {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let email = email();
     let session = create_session(
         &server,
@@ -371,9 +366,7 @@ async fn payment_with_card(server: TestServer) {
 
 /// Subscription mode with the fixtures' monthly price, paid by card.
 async fn subscription_with_card(server: TestServer) {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let email = email();
     let session = create_session(
         &server,
@@ -432,9 +425,7 @@ async fn subscription_with_card(server: TestServer) {
 
 /// A declined card: the page shows why and stays; another card then pays.
 async fn card_declined_then_paid(server: TestServer) {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let email = email();
     let session = create_session(
         &server,
@@ -501,9 +492,7 @@ async fn card_declined_then_paid(server: TestServer) {
 
 /// The back link leads to cancel_url; the session stays open.
 async fn cancel_link(server: TestServer) {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     // No payment_method_types: every type this server takes is offered.
     let session = create_session(
         &server,
@@ -546,9 +535,7 @@ async fn cancel_link(server: TestServer) {
 /// A card that needs 3-D Secure: the buyer fails the challenge, sees it on
 /// the Checkout page, then passes it and the session is paid.
 async fn three_d_secure_card(server: TestServer) {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let email = email();
     let session = create_session(
         &server,
@@ -597,9 +584,7 @@ async fn three_d_secure_card(server: TestServer) {
 /// A tab left open on a session that expired meanwhile: paying shows the
 /// expired page and charges nothing. An unknown session's page is a 404.
 async fn stale_tab_after_expiry(server: TestServer) {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let session = create_session(
         &server,
         "mode=payment&payment_method_types[]=card&line_items[0][quantity]=1&line_items[0][price_data][currency]=usd&line_items[0][price_data][unit_amount]=900&line_items[0][price_data][product_data][name]=Poster",
@@ -653,9 +638,7 @@ async fn stale_tab_after_expiry(server: TestServer) {
 /// Setup mode with a card and `customer_creation=always`: the buyer's card
 /// is saved to the customer Checkout creates.
 async fn setup_with_card(server: TestServer) {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let email = email();
     // No payment_method_types: every type this server takes is offered.
     let session = create_session(&server, "mode=setup&currency=usd&customer_creation=always").await;

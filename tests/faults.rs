@@ -17,12 +17,6 @@ use stripe_twin::store::{PostgresStore, Store};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-fn postgres_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-}
-
 /// A TCP proxy to Postgres that can turn into a black hole: bytes stop
 /// flowing both ways and new connections hang, as when a network drops.
 struct Proxy {
@@ -104,15 +98,13 @@ fn through(url: &str, port: u16) -> (String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(twin_no_postgres, ignore = "set TEST_DATABASE_URL")]
 async fn postgres_black_hole_answers_503_fast_and_recovers() {
-    let Some(url) = postgres_url() else {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
-        return;
-    };
+    let url = common::postgres_url();
     let (_, upstream) = through(&url, 0);
     let proxy = Proxy::start(upstream).await;
     let (proxied, _) = through(&url, proxy.port);
-    let schema = format!("t_{}", common::random_suffix());
+    let schema = common::new_schema();
     let store: Arc<dyn Store> = Arc::new(
         PostgresStore::connect(&proxied, Some(&schema))
             .await
@@ -271,11 +263,9 @@ unsafe extern "C" {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(twin_no_postgres, ignore = "set TEST_DATABASE_URL")]
 async fn unreachable_postgres_at_start_up_is_retried_visibly() {
-    let Some(url) = postgres_url() else {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
-        return;
-    };
+    let url = common::postgres_url();
     // A port nothing listens on yet.
     let spare = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = spare.local_addr().unwrap().port();

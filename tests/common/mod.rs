@@ -11,7 +11,7 @@ use std::sync::Arc;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use stripe_twin::fixtures::Fixtures;
+pub use stripe_twin::fixtures::Fixtures;
 use stripe_twin::store::{PostgresStore, SqliteStore, Store};
 use stripe_twin::webhooks::WebhookSettings;
 use stripe_twin::{AppState, Limits};
@@ -28,19 +28,43 @@ pub enum Backend {
 }
 
 /// Generates one `#[tokio::test]` per backend for each listed test
-/// function (`async fn name(server: TestServer)`). Postgres variants skip,
-/// saying so, when TEST_DATABASE_URL is unset; CI sets it.
+/// function (`async fn name(server: TestServer)`). The Postgres variants are
+/// ignored (reported so, not passed) when TEST_DATABASE_URL is unset outside
+/// CI, and fail when it is unset under CI (see build.rs).
 ///
 /// `backend_tests!(fixtures = EXPR; a, b)` starts each server with the
 /// fixtures `EXPR` gives (a `stripe_twin::fixtures::Fixtures`) instead;
 /// `EXPR` runs inside the generated modules, so spell paths in full, e.g.
 /// `stripe_twin::fixtures::Fixtures::embedded().unwrap()`.
+/// `backend_tests!(browser; a, b)` marks tests that drive Chromium: they are
+/// ignored where chromedriver is not installed (outside CI).
 #[macro_export]
 macro_rules! backend_tests {
+    (browser; $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(browser; fixtures = $crate::common::Fixtures::none(); $($name),*);
+    };
+    (browser; fixtures = $fixtures:expr; $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@each
+            [cfg_attr(twin_no_browser, ignore = "install chromium and chromium-driver")]
+            [cfg_attr(
+                any(twin_no_browser, twin_no_postgres),
+                ignore = "install chromium and chromium-driver, set TEST_DATABASE_URL"
+            )]
+            $fixtures; $($name),*);
+    };
     (fixtures = $fixtures:expr; $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@each [cfg_attr(any(), ignore)] [cfg_attr(twin_no_postgres, ignore = "set TEST_DATABASE_URL")]
+            $fixtures; $($name),*);
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@each [cfg_attr(any(), ignore)] [cfg_attr(twin_no_postgres, ignore = "set TEST_DATABASE_URL")]
+            $crate::common::Fixtures::none(); $($name),*);
+    };
+    (@each [$sqlite:meta] [$postgres:meta] $fixtures:expr; $($name:ident),*) => {
         mod on_sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[$sqlite]
                 async fn $name() {
                     let server = $crate::common::TestServer::start_with_fixtures(
                         $crate::common::Backend::Sqlite,
@@ -55,46 +79,33 @@ macro_rules! backend_tests {
         mod on_postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[$postgres]
                 async fn $name() {
-                    let Some(server) = $crate::common::TestServer::start_with_fixtures(
+                    let server = $crate::common::TestServer::start_with_fixtures(
                         $crate::common::Backend::Postgres,
                         $fixtures,
                     )
-                    .await else {
-                        eprintln!("skipped: TEST_DATABASE_URL is not set");
-                        return;
-                    };
-                    super::$name(server).await;
-                }
-            )*
-        }
-    };
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let server = $crate::common::TestServer::start($crate::common::Backend::Sqlite)
-                        .await
-                        .expect("sqlite always runs");
-                    super::$name(server).await;
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(server) = $crate::common::TestServer::start($crate::common::Backend::Postgres).await else {
-                        eprintln!("skipped: TEST_DATABASE_URL is not set");
-                        return;
-                    };
+                    .await
+                    .expect($crate::common::NEEDS_POSTGRES);
                     super::$name(server).await;
                 }
             )*
         }
     };
 }
+
+/// The Postgres database the tests use; panics (with the reason) when
+/// TEST_DATABASE_URL is unset, as tests that need it are ignored then.
+pub fn postgres_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .expect(NEEDS_POSTGRES)
+}
+
+/// Why a Postgres test could not start.
+pub const NEEDS_POSTGRES: &str =
+    "TEST_DATABASE_URL must name a Postgres database (postgres://postgres@127.0.0.1:5432/db)";
 
 pub struct TestServer {
     pub base: String,
@@ -212,6 +223,61 @@ pub fn random_suffix() -> String {
     stripe_twin::ids::random_base62(12).to_lowercase()
 }
 
+/// Schemas this test process made, dropped when it exits.
+static SCHEMAS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+unsafe extern "C" {
+    fn atexit(callback: extern "C" fn()) -> i32;
+}
+
+/// A fresh Postgres schema name for one test's store. The schema is
+/// dropped when the test process exits, however its tests ended: a store
+/// outlives the server (restarts, siblings, killed processes), so no one
+/// server owns it.
+pub fn new_schema() -> String {
+    static CLEANUP: std::sync::Once = std::sync::Once::new();
+    // SAFETY: atexit only records a plain function to call at exit.
+    CLEANUP.call_once(|| unsafe {
+        atexit(drop_schemas);
+    });
+    let name = format!("t_{}", random_suffix());
+    SCHEMAS.lock().unwrap().push(name.clone());
+    name
+}
+
+extern "C" fn drop_schemas() {
+    let names = std::mem::take(&mut *SCHEMAS.lock().unwrap_or_else(|e| e.into_inner()));
+    let Some(url) = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        return;
+    };
+    // A thread of its own: exit handlers must not unwind, and the tests'
+    // runtimes are gone.
+    let dropped = std::thread::spawn(move || {
+        use sqlx::{Connection, Executor};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let mut db = sqlx::PgConnection::connect(&url).await?;
+            db.execute("SET lock_timeout = '10s'").await?;
+            for name in &names {
+                db.execute(format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE").as_str())
+                    .await?;
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+    })
+    .join();
+    match dropped {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => eprintln!("could not drop the tests' Postgres schemas: {err}"),
+        Err(_) => eprintln!("could not drop the tests' Postgres schemas: the cleanup panicked"),
+    }
+}
+
 pub async fn open_store(
     backend: Backend,
     schema: Option<&str>,
@@ -263,7 +329,7 @@ impl TestServer {
     /// (`Fixtures::embedded()` for what the binary ships).
     pub async fn start_with_fixtures(backend: Backend, fixtures: Fixtures) -> Option<Self> {
         let dir = (backend == Backend::Sqlite).then(|| tempfile::tempdir().expect("tempdir"));
-        let schema = (backend == Backend::Postgres).then(|| format!("t_{}", random_suffix()));
+        let schema = (backend == Backend::Postgres).then(new_schema);
         let store = open_store(backend, schema.as_deref(), dir.as_ref()).await?;
         Some(Self::with_store_and_fixtures(backend, store, schema, dir, fixtures).await)
     }
@@ -319,7 +385,7 @@ impl TestServer {
     /// A server (no fixtures) that delivers webhooks as `webhooks` says.
     pub async fn start_with_webhooks(backend: Backend, webhooks: WebhookSettings) -> Option<Self> {
         let dir = (backend == Backend::Sqlite).then(|| tempfile::tempdir().expect("tempdir"));
-        let schema = (backend == Backend::Postgres).then(|| format!("t_{}", random_suffix()));
+        let schema = (backend == Backend::Postgres).then(new_schema);
         let store = open_store(backend, schema.as_deref(), dir.as_ref()).await?;
         let db_path = dir.as_ref().map(|dir| db_file(dir.path()));
         let launch = Launch {
@@ -342,7 +408,7 @@ impl TestServer {
     /// A server (no fixtures) whose state `tune` adjusts before it serves.
     pub async fn start_tuned(backend: Backend, tune: Tune) -> Option<Self> {
         let dir = (backend == Backend::Sqlite).then(|| tempfile::tempdir().expect("tempdir"));
-        let schema = (backend == Backend::Postgres).then(|| format!("t_{}", random_suffix()));
+        let schema = (backend == Backend::Postgres).then(new_schema);
         let store = open_store(backend, schema.as_deref(), dir.as_ref()).await?;
         let db_path = dir.as_ref().map(|dir| db_file(dir.path()));
         let launch = Launch {
