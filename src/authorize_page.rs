@@ -215,7 +215,8 @@ async fn attempt_page(state: &AppState, attempt: &Attempt, token: &str) -> Respo
                 .to_owned(),
         )
     };
-    let action = format!("/authorize/{}", escape(token));
+    // Relative: the page's own address, under any --public-url prefix.
+    let action = escape(token);
     let body = format!(
         r#"<p class="brand">{brand}<span class="badge">TEST MODE</span></p>
 <h1>{title}</h1>

@@ -17,10 +17,15 @@ use crate::webhooks::{self, WebhookSettings};
 )]
 pub struct Config {
     /// Address to listen on (0.0.0.0 inside a container).
-    #[arg(long, env = "STRIPE_TWIN_BIND", default_value = "127.0.0.1")]
+    #[arg(
+        long,
+        env = "STRIPE_TWIN_BIND",
+        default_value = "127.0.0.1",
+        global = true
+    )]
     pub bind: String,
     /// Port to listen on (stripe-mock's port by default).
-    #[arg(long, env = "PORT", default_value_t = 12111)]
+    #[arg(long, env = "PORT", default_value_t = 12111, global = true)]
     pub port: u16,
     /// `postgres://…` for Postgres, `sqlite://PATH` for a SQLite file; unset: the --db-path file.
     #[arg(long, env = "DATABASE_URL")]
@@ -29,10 +34,15 @@ pub struct Config {
     #[arg(long, env = "STRIPE_TWIN_DB_PATH", default_value = "stripe-twin.db")]
     pub db_path: String,
     /// Keep state in memory only (lost at exit); ignores DATABASE_URL.
-    #[arg(long, env = "STRIPE_TWIN_IN_MEMORY")]
+    #[arg(
+        long,
+        env = "STRIPE_TWIN_IN_MEMORY",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub in_memory: bool,
     /// Base URL of this server as browsers reach it, for the pages it links to
-    /// (default: the request's Host).
+    /// (default: the request's Host); it may end in a path prefix that a
+    /// proxy in front strips (http://host/stripe).
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<String>,
     /// A directory of JSON fixture files (Stripe objects every account
@@ -90,8 +100,8 @@ pub struct Config {
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Exit 0 when the server on --port (on this machine) answers
-    /// /healthz with 200, 1 otherwise: a container HEALTHCHECK without curl.
+    /// Exit 0 when the server on --bind and --port answers /healthz with
+    /// 200, 1 otherwise: a container HEALTHCHECK without curl.
     Healthcheck,
 }
 
@@ -106,6 +116,44 @@ impl Config {
             Some(dir) if !dir.is_empty() => Fixtures::from_dir(Path::new(dir)),
             _ => Fixtures::embedded(),
         }
+    }
+}
+
+impl Config {
+    /// `--public-url` without its trailing slash, or why it cannot be used:
+    /// an http(s) URL with a host, maybe a path prefix, nothing else.
+    pub fn public_url(&self) -> Result<Option<String>, String> {
+        let Some(text) = self.public_url.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let refuse = |why: &str| Err(format!("--public-url {why} (got '{text}')"));
+        let Ok(url) = reqwest::Url::parse(text) else {
+            return refuse("must be a URL such as http://localhost:12111");
+        };
+        if !matches!(url.scheme(), "http" | "https") {
+            return refuse("must start with http:// or https://");
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return refuse("must name a host");
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return refuse("must not carry a user name or password");
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return refuse("must not have a query or a fragment");
+        }
+        Ok(Some(url.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    /// Where the healthcheck finds the server: --bind, or this machine
+    /// when the server listens on every address.
+    pub fn healthcheck_address(&self) -> (String, u16) {
+        let host = match self.bind.as_str() {
+            "0.0.0.0" | "" => "127.0.0.1",
+            "::" | "[::]" => "::1",
+            other => other.trim_start_matches('[').trim_end_matches(']'),
+        };
+        (host.to_owned(), self.port)
     }
 }
 

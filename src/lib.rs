@@ -62,7 +62,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 use api::Call;
 pub use api::{API_VERSION, AppState, Limits};
@@ -110,7 +109,6 @@ pub fn app(state: AppState) -> Router {
                     ApiError::Internal("a handler panicked".into()).into_response()
                 }))
                 .layer(middleware::from_fn(assign_request_id))
-                .layer(TraceLayer::new_for_http())
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(cors())
                 .layer(middleware::from_fn(stripe_headers))
@@ -148,13 +146,25 @@ pub async fn serve(
 }
 
 /// Every request gets a `Request-Id` of ours; one the client sent is
-/// replaced, as Stripe's request ids are its own.
+/// replaced, as Stripe's request ids are its own. Each request then gets
+/// one log line: method, path (never the query, which may hold a key),
+/// status, duration and that id.
 async fn assign_request_id(mut request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let id = format!("req_{}", ids::random_base62(14));
     if let Ok(value) = HeaderValue::from_str(&id) {
         request.headers_mut().insert(REQUEST_ID, value);
     }
-    next.run(request).await
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "stripe_twin::request",
+        "{method} {path} {} {}ms {id}",
+        response.status().as_u16(),
+        started.elapsed().as_millis()
+    );
+    response
 }
 
 /// Browsers (Stripe.js-style callers, hosted pages' tests) may call the API.

@@ -1,3 +1,5 @@
+use std::io::IsTerminal;
+
 use clap::Parser;
 use stripe_twin::config::{Command, Config, describe_store, open_store};
 use stripe_twin::{API_VERSION, AppState, serve};
@@ -8,14 +10,26 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
     if let Some(Command::Healthcheck) = config.command {
-        return healthcheck(config.port).await;
+        return healthcheck(config.healthcheck_address()).await;
     }
+    // Colours only for a person at a terminal: log files and `docker logs`
+    // get plain text.
+    let colours = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("stripe_twin=info,tower_http=warn")),
+                .unwrap_or_else(|_| EnvFilter::new("stripe_twin=info")),
         )
+        .with_ansi(colours)
         .init();
+    let public_url = match config.public_url() {
+        Ok(url) => url,
+        Err(err) => {
+            eprintln!("stripe-twin: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     // A fixture file that cannot be used stops start-up before anything
     // listens, naming the file and the problem.
     let fixtures = match config.load_fixtures() {
@@ -56,7 +70,7 @@ async fn main() -> std::process::ExitCode {
     if let Some(url) = &webhooks.forward_to {
         println!("stripe-twin forwarding every event to {url}");
     }
-    let state = AppState::build(store, config.public_url.clone(), fixtures, webhooks)
+    let state = AppState::build(store, public_url, fixtures, webhooks)
         .with_cors_origins(config.cors_allow_origin.clone());
     if let Err(err) = serve(listener, state, shutdown_signal()).await {
         eprintln!("stripe-twin: server error: {err}");
@@ -118,11 +132,11 @@ async fn shutdown_signal() {
     }
 }
 
-/// `GET /healthz` on 127.0.0.1:`port`, answered 200 within 3 seconds.
-async fn healthcheck(port: u16) -> std::process::ExitCode {
+/// `GET /healthz` on `host:port`, answered 200 within 3 seconds.
+async fn healthcheck((host, port): (String, u16)) -> std::process::ExitCode {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let check = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let mut stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
         stream
             .write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
             .await?;

@@ -382,6 +382,13 @@ async fn attempt(
     }
     .to_owned();
     delivery.next_attempt_at = next;
+    if !succeeded {
+        let why = status_code.map_or_else(
+            || error.clone().unwrap_or_default(),
+            |s| format!("status {s}"),
+        );
+        warn_failed_attempt(&delivery.event_id, &url, attempts + 1, &why, next);
+    }
     let log = json!({
         "attempt": attempts + 1,
         "at": sent_at,
@@ -402,6 +409,18 @@ async fn attempt(
             delivery.id
         );
     }
+}
+
+/// The operator's line for a failed attempt: which event, where, why, and
+/// whether another try follows.
+fn warn_failed_attempt(event_id: &str, url: &str, attempt: usize, why: &str, next: Option<i64>) {
+    let then = match next {
+        Some(at) => format!("next try in {} ms", (at - now_ms()).max(0)),
+        None => "no more tries".to_owned(),
+    };
+    tracing::warn!(
+        "webhooks: delivering {event_id} to {url} failed (attempt {attempt}: {why}); {then}"
+    );
 }
 
 /// A delivery as `GET /_config/webhook_deliveries` shows it (no secret).
