@@ -73,6 +73,8 @@ pub struct Shared {
     /// the marker record in the store is the truth, so server processes
     /// sharing one database agree.
     seeded: RwLock<HashSet<String>>,
+    /// The time objects live in.
+    pub clock: crate::clock::Clock,
 }
 
 impl AppState {
@@ -106,6 +108,7 @@ impl AppState {
             limits: Limits::default(),
             cors_origins: Vec::new(),
             seeded: RwLock::new(HashSet::new()),
+            clock: crate::clock::Clock,
         }))
     }
 
@@ -192,7 +195,8 @@ impl AppState {
     /// Seeds `account` unless the store says it has its fixtures, whatever
     /// this process remembers (after a wipe).
     pub async fn reseed(&self, account: &str) -> StoreResult<()> {
-        let seeded = fixtures::seed(self.store(), account, &self.0.fixtures).await;
+        let seeded =
+            fixtures::seed(self.store(), account, &self.0.fixtures, self.clock().now()).await;
         let mut known = self.0.seeded.write().unwrap_or_else(|e| e.into_inner());
         match seeded {
             Ok(_) => {
@@ -209,6 +213,10 @@ impl AppState {
 
     pub fn store(&self) -> &dyn Store {
         self.0.store.as_ref()
+    }
+
+    pub fn clock(&self) -> crate::clock::Clock {
+        self.0.clock
     }
 
     pub fn public_url(&self) -> Option<&str> {
@@ -660,6 +668,18 @@ pub fn take_range(params: &mut Params, key: &str) -> ApiResult<Option<Range>> {
 }
 
 impl Ctx {
+    /// The time, for everything an object records or falls due at. The
+    /// only way handlers learn it: once test clocks exist, it answers the
+    /// frozen time of the clock the account's objects belong to.
+    pub fn now(&self) -> i64 {
+        self.state.clock().now()
+    }
+
+    /// The current year on the same clock, for card expiry checks.
+    pub fn year(&self) -> i64 {
+        self.state.clock().year()
+    }
+
     pub fn store(&self) -> &dyn Store {
         self.state.store()
     }
@@ -926,7 +946,7 @@ impl Ctx {
             "id": ids::new_id("evt"),
             "object": "event",
             "api_version": API_VERSION,
-            "created": ids::now(),
+            "created": self.now(),
             "data": data,
             "livemode": false,
             "pending_webhooks": 0,

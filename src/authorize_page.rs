@@ -19,7 +19,6 @@ use crate::api::{AppState, Ctx, read_body};
 use crate::checkout_sessions;
 use crate::error::{ApiResult, Named};
 use crate::form::{self, Node};
-use crate::ids;
 use crate::pages::{escape, money, page, see_other, too_large_page};
 use crate::payment_methods;
 use crate::setup_intents;
@@ -384,7 +383,7 @@ async fn decide(
 ) -> ApiResult<(Vec<Write>, Value)> {
     if record.object == "payment_intent" {
         let acceptance = json!({
-            "accepted_at": ids::now(),
+            "accepted_at": ctx.now(),
             "online": {"ip_address": ctx.client.ip_address, "user_agent": ctx.client.user_agent},
             "type": "online",
         });
@@ -405,7 +404,7 @@ async fn decide(
         Outcome::Authorize => {
             // What the page saw is the customer's online acceptance.
             let acceptance = json!({
-                "accepted_at": ids::now(),
+                "accepted_at": ctx.now(),
                 "online": {"ip_address": ctx.client.ip_address, "user_agent": ctx.client.user_agent},
                 "type": "online",
             });

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use crate::api::{AppState, Call, ListParams};
 use crate::error::{ApiError, ApiResult};
 use crate::expand::strip_hidden;
-use crate::ids;
 use crate::store::{Filter, ListQuery, Record};
 
 const DAY: i64 = 24 * 60 * 60;
@@ -45,7 +44,7 @@ pub fn stripe_fee(amount: i64, payment_method: &Value) -> i64 {
 /// `balance_transaction` names it).
 pub fn for_charge(charge: &Value, payment_method: &Value) -> Record {
     let amount = charge["amount"].as_i64().unwrap_or_default();
-    let created = charge["created"].as_i64().unwrap_or_else(ids::now);
+    let created = charge["created"].as_i64().unwrap_or_default();
     let fee = stripe_fee(amount, payment_method).min(amount);
     let doc = json!({
         "id": charge["balance_transaction"],
@@ -76,12 +75,8 @@ pub fn for_charge(charge: &Value, payment_method: &Value) -> Record {
 
 /// A balance transaction as of now: `available` once its `available_on`
 /// has passed (stored as `pending`, as it was made).
-pub fn as_of_now(doc: &mut Value) {
-    if doc["status"] == "pending"
-        && doc["available_on"]
-            .as_i64()
-            .is_some_and(|at| at <= ids::now())
-    {
+pub fn as_of(doc: &mut Value, now: i64) {
+    if doc["status"] == "pending" && doc["available_on"].as_i64().is_some_and(|at| at <= now) {
         doc["status"] = json!("available");
     }
 }

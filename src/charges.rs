@@ -48,6 +48,7 @@ pub fn charge_document(
     intent: &Value,
     payment_method: &Value,
     failure: Option<&ApiError>,
+    now: i64,
 ) -> Value {
     let id = ids::new_id("ch");
     let kind = payment_method["type"].as_str().unwrap_or("card");
@@ -75,7 +76,7 @@ pub fn charge_document(
         "billing_details": payment_method["billing_details"],
         "calculated_statement_descriptor": "STRIPE-TWIN",
         "captured": succeeded,
-        "created": ids::now(),
+        "created": now,
         "currency": intent["currency"],
         "customer": intent["customer"],
         "description": intent["description"],

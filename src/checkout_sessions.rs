@@ -748,7 +748,7 @@ fn set_amounts(doc: &mut Value, line_items: &[Value], subscription_data: &Value)
 
 async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
     crate::expand::check_paths(OBJECT, &ctx.expand)?;
-    let now = ids::now();
+    let now = ctx.now();
     let mode = params
         .enum_value("mode", MODES)?
         .ok_or_else(|| ApiError::missing_param("mode"))?;
@@ -809,7 +809,7 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
     doc["_twin_subscription_data"] = subscription_data;
     if mode == "setup" {
         // Stripe makes a setup-mode session's SetupIntent with the session.
-        let intent = new_intent_document(&doc, "setup_intent", doc["customer"].as_str());
+        let intent = new_intent_document(&doc, "setup_intent", doc["customer"].as_str(), ctx.now());
         doc["setup_intent"] = intent["id"].clone();
         doc["_twin_intent"] = intent["id"].clone();
         writes.push(Write::Insert(Record::new("setup_intent", intent.clone())));
@@ -934,7 +934,7 @@ async fn expire_writes(ctx: &Ctx, record: &Record) -> ApiResult<(Vec<Write>, Val
             canceled["status"] = json!("canceled");
             canceled["cancellation_reason"] = json!("abandoned");
             if intent.object == "payment_intent" {
-                canceled["canceled_at"] = json!(ids::now());
+                canceled["canceled_at"] = json!(ctx.now());
             }
             writes.push(Write::Update(intent.with_data(canceled.clone())));
             writes.push(ctx.event(&format!("{}.canceled", intent.object), &canceled, None));
@@ -945,23 +945,20 @@ async fn expire_writes(ctx: &Ctx, record: &Record) -> ApiResult<(Vec<Write>, Val
     Ok((writes, doc))
 }
 
-fn is_due(doc: &Value) -> bool {
-    doc["status"] == "open"
-        && doc["expires_at"]
-            .as_i64()
-            .is_some_and(|at| at <= ids::now())
+fn is_due(doc: &Value, now: i64) -> bool {
+    doc["status"] == "open" && doc["expires_at"].as_i64().is_some_and(|at| at <= now)
 }
 
 /// A session read after its `expires_at` expires first, as Stripe's would
 /// have meanwhile.
 pub async fn expire_if_due(ctx: &Ctx, record: Record) -> ApiResult<Value> {
-    if !is_due(&record.data) {
+    if !is_due(&record.data, ctx.now()) {
         return Ok(record.data);
     }
     let id = record.id.clone();
     ctx.retry(|| async {
         let record = ctx.load(OBJECT, &id, "session").await?;
-        if !is_due(&record.data) {
+        if !is_due(&record.data, ctx.now()) {
             return Ok((Vec::new(), record.data));
         }
         expire_writes(ctx, &record).await
@@ -980,7 +977,7 @@ async fn expire_all_due(ctx: &Ctx) -> ApiResult<()> {
     query.filters.push(Filter::FieldRange(
         "expires_at",
         Range {
-            lte: Some(ids::now()),
+            lte: Some(ctx.now()),
             ..Range::default()
         },
     ));
@@ -1023,7 +1020,7 @@ pub enum Submitted {
 /// Loads an open session, or says why it is not.
 async fn load_open(ctx: &Ctx, id: &str) -> ApiResult<Result<Record, Value>> {
     let record = ctx.load(OBJECT, id, "session").await?;
-    if is_due(&record.data) {
+    if is_due(&record.data, ctx.now()) {
         return Ok(Err(expire_if_due(ctx, record).await?));
     }
     if record.data["status"] != "open" {
@@ -1083,7 +1080,7 @@ pub async fn submit(ctx: &Ctx, id: &str, submission: &Submission) -> ApiResult<S
                 if record.data["_twin_customer"].is_string() {
                     return Ok((Vec::new(), Ok(())));
                 }
-                let mut customer = customers::new_customer_document();
+                let mut customer = customers::new_customer_document(ctx.now());
                 customer["email"] = json!(email);
                 customer["name"] = name.clone();
                 let mut doc = record.data.clone();
@@ -1253,7 +1250,7 @@ async fn session_intent(
                     return Ok(Some((record, false)));
                 }
             }
-            let doc = new_intent_document(session, object, customer);
+            let doc = new_intent_document(session, object, customer, ctx.now());
             Ok(Some((Record::new(object, doc), true)))
         }
     }
@@ -1261,10 +1258,10 @@ async fn session_intent(
 
 /// A new SetupIntent or PaymentIntent for the session, from its
 /// `setup_intent_data` / `payment_intent_data`.
-fn new_intent_document(session: &Value, object: &str, customer: Option<&str>) -> Value {
+fn new_intent_document(session: &Value, object: &str, customer: Option<&str>, now: i64) -> Value {
     let types = intents::accepted_types(session);
     let mut doc = if object == "setup_intent" {
-        let mut doc = setup_intents::new_document();
+        let mut doc = setup_intents::new_document(now);
         let data = &session["_twin_setup_intent_data"];
         doc["description"] = data["description"].clone();
         if let Some(metadata) = data["metadata"].as_object() {
@@ -1277,7 +1274,7 @@ fn new_intent_document(session: &Value, object: &str, customer: Option<&str>) ->
     } else {
         let amount = session["amount_total"].as_i64().unwrap_or_default();
         let currency = session["currency"].as_str().unwrap_or("usd");
-        let mut doc = payment_intents::new_document(amount, currency);
+        let mut doc = payment_intents::new_document(amount, currency, now);
         payment_intents::set_payment_method_types(&mut doc, &types);
         let data = &session["_twin_payment_intent_data"];
         for field in [
@@ -1403,7 +1400,7 @@ pub async fn after_intent(ctx: &Ctx, intent: &Value, writes: &mut Vec<Write>) ->
         return Ok(());
     }
     let record = ctx.load(OBJECT, id, "session").await?;
-    if record.data["status"] != "open" || is_due(&record.data) {
+    if record.data["status"] != "open" || is_due(&record.data, ctx.now()) {
         // Stripe: after it expires, a customer can't complete a session.
         return Err(ApiError::invalid(
             "This Checkout Session has expired, so it can no longer be completed. Return to the merchant to start again.",

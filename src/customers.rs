@@ -38,7 +38,7 @@ const SEARCH: search::Spec = search::Spec {
     paths: &[],
 };
 
-pub(crate) fn new_customer_document() -> Value {
+pub(crate) fn new_customer_document(now: i64) -> Value {
     let id = ids::new_customer_id();
     json!({
         "id": id,
@@ -53,7 +53,7 @@ pub(crate) fn new_customer_document() -> Value {
             "livemode": false,
             "settings": {"reconciliation_mode": "automatic", "using_merchant_default": true},
         },
-        "created": ids::now(),
+        "created": now,
         "currency": null,
         "customer_account": null,
         "default_source": null,
@@ -377,7 +377,7 @@ async fn create_customer(Call { ctx, mut params }: Call) -> ApiResult<Json<Value
     let payment_method = params.string("payment_method")?;
     params.bool("validate")?;
     params.finish()?;
-    let mut doc = new_customer_document();
+    let mut doc = new_customer_document(ctx.now());
     let id = doc["id"].as_str().unwrap_or_default().to_owned();
     patch.apply(&mut doc)?;
     let Some(pm_id) = payment_method else {

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 
 use crate::api::{AppState, Call, ListParams};
 use crate::error::{ApiError, ApiResult};
-use crate::ids;
 use crate::store::{Filter, ListQuery, Range};
 use crate::webhooks::EVENT_RETENTION;
 
@@ -51,7 +50,7 @@ async fn list_events(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
     }
     // Stripe keeps events for 30 days; older ones are purged by the webhook
     // worker, and hidden here until it does.
-    let oldest = ids::now() - EVENT_RETENTION;
+    let oldest = ctx.now() - EVENT_RETENTION;
     paging.created.gte = Some(paging.created.gte.map_or(oldest, |gte| gte.max(oldest)));
     match (kind, kinds) {
         (Some(_), Some(_)) => {

@@ -152,7 +152,9 @@ fn strip_hidden_except(mut value: Value, keep: &[&str]) -> Value {
         }
     }
     if object == "balance_transaction" {
-        crate::balance_transactions::as_of_now(&mut value);
+        // Availability is still derived on read, on the objects' clock;
+        // it belongs on the scheduler (an item at `available_on`).
+        crate::balance_transactions::as_of(&mut value, crate::clock::Clock.now());
     }
     value
 }

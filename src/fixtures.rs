@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::ids;
 use crate::store::{Record, Store, StoreError, StoreResult, Write};
 
 /// The object types a fixture may have: the ones stripe-twin serves and
@@ -424,7 +423,12 @@ fn check_set(objects: &[Fixture]) -> Result<(), FixtureError> {
 /// process seeding the same account at once makes this one's insert
 /// conflict; it then finds the marker and is done. Returns whether this
 /// call did the seeding.
-pub async fn seed(store: &dyn Store, account: &str, fixtures: &Fixtures) -> StoreResult<bool> {
+pub async fn seed(
+    store: &dyn Store,
+    account: &str,
+    fixtures: &Fixtures,
+    now: i64,
+) -> StoreResult<bool> {
     if fixtures.is_empty() {
         return Ok(false);
     }
@@ -433,7 +437,7 @@ pub async fn seed(store: &dyn Store, account: &str, fixtures: &Fixtures) -> Stor
         json!({
             "id": MARKER_ID,
             "object": MARKER_OBJECT,
-            "created": ids::now(),
+            "created": now,
             "objects": fixtures.len(),
         }),
     );
@@ -667,7 +671,8 @@ mod tests {
 
     #[test]
     fn from_dir_reads_json_files_in_name_order() {
-        let dir = std::env::temp_dir().join(format!("twin-fixtures-{}", ids::random_base62(10)));
+        let dir =
+            std::env::temp_dir().join(format!("twin-fixtures-{}", crate::ids::random_base62(10)));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("b.json"),

@@ -88,7 +88,7 @@ pub async fn claim(state: &AppState, parts: &Parts, body: &Bytes) -> ApiResult<C
         request_id: request_id(parts),
     };
     let method_path = format!("{} {}", parts.method, parts.uri.path());
-    let now_ms = ids::now_ms();
+    let now_ms = crate::clock::wall_ms();
     let claim = state
         .store()
         .claim_idempotency(&IdempotencyRequest {
@@ -175,7 +175,7 @@ pub fn claim_lost(hold: Option<&Hold>) -> Response {
 }
 
 pub async fn renew(state: &AppState, hold: &Hold) {
-    let until = ids::now_ms() + HOLD_MS;
+    let until = crate::clock::wall_ms() + HOLD_MS;
     if let Err(err) = state
         .store()
         .renew_idempotency(&hold.account, &hold.key, &hold.request_id, until)

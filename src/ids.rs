@@ -61,32 +61,6 @@ pub fn new_customer_id() -> String {
     format!("cus_{}", random_base62(14))
 }
 
-pub fn now() -> i64 {
-    now_ms() / 1000
-}
-
-/// Unix milliseconds, for holds and schedules shorter than a second.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}
-
-/// The current year (UTC), for card expiry checks.
-pub fn current_year() -> i64 {
-    // Days since 1970 to a civil year (Howard Hinnant's algorithm).
-    let days = now().div_euclid(86_400) + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let year = year_of_era + era * 400;
-    if month_index >= 10 { year + 1 } else { year }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

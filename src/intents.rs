@@ -151,7 +151,7 @@ pub fn require_action(ctx: &Ctx, mut doc: Value, kind: &str, writes: &mut Vec<Wr
     let mut redirect = json!({
         "id": token,
         "object": "redirect",
-        "created": ids::now(),
+        "created": ctx.now(),
         "kind": kind,
     });
     redirect[&object] = doc["id"].clone();

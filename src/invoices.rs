@@ -84,6 +84,7 @@ pub fn draft(
     lines: &[Line],
     billing_reason: &str,
     period: (i64, i64),
+    now: i64,
 ) -> Value {
     let id = ids::new_id("in");
     let currency = subscription["currency"].clone();
@@ -131,7 +132,6 @@ pub fn draft(
         })
         .collect();
     let send_invoice = subscription["collection_method"] == "send_invoice";
-    let now = ids::now();
     json!({
         "id": id,
         "object": "invoice",
@@ -241,7 +241,7 @@ pub fn finalize(
 ) -> Option<(Value, Value)> {
     let sequence = customer["next_invoice_sequence"].as_i64().unwrap_or(1);
     customer["next_invoice_sequence"] = json!(sequence + 1);
-    let now = ids::now();
+    let now = ctx.now();
     invoice["number"] = json!(format!(
         "{}-{:04}",
         customer["invoice_prefix"].as_str().unwrap_or("TWIN"),
@@ -253,8 +253,11 @@ pub fn finalize(
     let amount = invoice["amount_due"].as_i64().unwrap_or(0);
     let charge_automatically = invoice["collection_method"] == "charge_automatically";
     let payment = (amount > 0).then(|| {
-        let mut intent =
-            payment_intents::new_document(amount, invoice["currency"].as_str().unwrap_or("usd"));
+        let mut intent = payment_intents::new_document(
+            amount,
+            invoice["currency"].as_str().unwrap_or("usd"),
+            now,
+        );
         intent["customer"] = invoice["customer"].clone();
         intent["description"] = json!(match invoice["billing_reason"].as_str() {
             Some("subscription_create") => "Subscription creation",
@@ -309,7 +312,7 @@ pub fn mark_paid(
     invoice_payment: Option<&mut Value>,
     writes: &mut Vec<Write>,
 ) {
-    let now = ids::now();
+    let now = ctx.now();
     let amount = invoice["amount_due"].as_i64().unwrap_or(0);
     invoice["status"] = json!("paid");
     invoice["amount_paid"] = json!(amount);
@@ -346,7 +349,7 @@ pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> 
         Some(record) if record.object == "invoice" && record.data["status"] == "open" => record,
         _ => return Ok(()),
     };
-    let now = ids::now();
+    let now = ctx.now();
     let mut invoice = record.data.clone();
     if let Some(intent_id) = invoice["_twin_payment_intent"].as_str()
         && let Some(intent) = ctx.get(intent_id).await?
@@ -534,7 +537,7 @@ async fn pay_invoice(
                 invoice["amount_paid_off_stripe"] = invoice["amount_paid"].clone();
                 // Nothing is left to collect: the PaymentIntent must not
                 // take the customer's money as well.
-                let now = ids::now();
+                let now = ctx.now();
                 if let Some(record) = payment_record {
                     let mut payment = record.data.clone();
                     payment["status"] = json!("canceled");

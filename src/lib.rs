@@ -13,6 +13,7 @@ pub mod balance_transactions;
 pub mod charges;
 pub mod checkout_page;
 pub mod checkout_sessions;
+pub mod clock;
 pub mod config;
 pub mod customers;
 pub mod error;
@@ -150,7 +151,7 @@ pub async fn serve(
 /// one log line: method, path (never the query, which may hold a key),
 /// status, duration and that id.
 async fn assign_request_id(mut request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
+    let started = clock::Stopwatch::start();
     let id = format!("req_{}", ids::random_base62(14));
     if let Ok(value) = HeaderValue::from_str(&id) {
         request.headers_mut().insert(REQUEST_ID, value);

@@ -111,7 +111,7 @@ const CANCELABLE: &[&str] = &[
 const MAX_AMOUNT: i64 = 99_999_999;
 
 /// A new PaymentIntent awaiting its payment method.
-pub fn new_document(amount: i64, currency: &str) -> Value {
+pub fn new_document(amount: i64, currency: &str, now: i64) -> Value {
     let id = ids::new_id("pi");
     json!({
         "id": id,
@@ -129,7 +129,7 @@ pub fn new_document(amount: i64, currency: &str) -> Value {
         "capture_method": "automatic_async",
         "client_secret": format!("{id}_secret_{}", ids::random_base62(25)),
         "confirmation_method": "automatic",
-        "created": ids::now(),
+        "created": now,
         "currency": currency,
         "customer": null,
         "customer_account": null,
@@ -334,7 +334,7 @@ fn parse_changes(ctx: &Ctx, params: &mut Params, operation: Operation) -> ApiRes
             let kind = acceptance
                 .enum_value("type", &["offline", "online"])?
                 .ok_or_else(|| ApiError::missing_param(&acceptance.name("type")))?;
-            let accepted_at = acceptance.int("accepted_at")?.unwrap_or_else(ids::now);
+            let accepted_at = acceptance.int("accepted_at")?.unwrap_or_else(|| ctx.now());
             let mut accepted = json!({"accepted_at": accepted_at, "type": kind});
             if let Some(mut online) = acceptance.object("online")? {
                 let infer = online.bool("infer_from_client")?.unwrap_or(false);
@@ -664,7 +664,7 @@ pub fn settle(
         );
         writes.push(Write::Insert(record));
     }
-    let charge = charges::charge_document(&doc, &pm_doc, None);
+    let charge = charges::charge_document(&doc, &pm_doc, None, ctx.now());
     doc["status"] = json!("succeeded");
     doc["amount_received"] = doc["amount"].clone();
     doc["latest_charge"] = charge["id"].clone();
@@ -689,7 +689,7 @@ pub fn decline(
     error: ApiError,
     writes: &mut Vec<Write>,
 ) -> Attempted {
-    let charge = charges::charge_document(&doc, pm_doc, Some(&error));
+    let charge = charges::charge_document(&doc, pm_doc, Some(&error), ctx.now());
     let mut error_object = error.body()["error"].clone();
     if let Value::Object(map) = &mut error_object {
         map.remove("request_log_url");
@@ -843,7 +843,7 @@ async fn create_payment_intent(Call { ctx, mut params }: Call) -> ApiResult<Json
         changes.payment_method_data.as_ref(),
     )
     .await?;
-    let mut doc = new_document(amount, &currency);
+    let mut doc = new_document(amount, &currency, ctx.now());
     if changes.payment_method_types.is_none() {
         let automatic =
             automatic.unwrap_or_else(|| json!({"allow_redirects": "always", "enabled": true}));
@@ -1021,7 +1021,7 @@ async fn cancel_payment_intent(
             }
             let mut doc = record.data.clone();
             doc["status"] = json!("canceled");
-            doc["canceled_at"] = json!(ids::now());
+            doc["canceled_at"] = json!(ctx.now());
             doc["cancellation_reason"] = json!(reason);
             doc["next_action"] = Value::Null;
             intents::forget_redirect(&mut doc);

@@ -61,13 +61,13 @@ fn empty_billing_details() -> Value {
     })
 }
 
-fn new_document(kind: &str) -> Value {
+fn new_document(kind: &str, now: i64) -> Value {
     json!({
         "id": ids::new_id("pm"),
         "object": "payment_method",
         "allow_redisplay": "unspecified",
         "billing_details": empty_billing_details(),
-        "created": ids::now(),
+        "created": now,
         "customer": null,
         "customer_account": null,
         "livemode": false,
@@ -83,8 +83,9 @@ pub fn card_document(
     exp_month: i64,
     exp_year: i64,
     cvc: bool,
+    now: i64,
 ) -> Value {
-    let mut doc = new_document("card");
+    let mut doc = new_document("card", now);
     doc["card"] = card.details(account, exp_month, exp_year, cvc);
     doc["_twin_card"] = json!(card.number);
     doc["_twin_behavior"] = json!(card.behavior_name());
@@ -94,10 +95,10 @@ pub fn card_document(
     doc
 }
 
-fn test_card_document(account: &str, card: TestCard) -> Value {
+fn test_card_document(account: &str, card: TestCard, now: i64) -> Value {
     // Stripe's ready-made test methods expire in the December of a few years ahead.
-    let year = ids::current_year() + 3;
-    card_document(account, card, 12, year, true)
+    let year = crate::clock::year_of(now) + 3;
+    card_document(account, card, 12, year, true, now)
 }
 
 /// Billing details (`billing_details[...]`) into the document's hash.
@@ -121,7 +122,7 @@ fn card_from_params(ctx: &Ctx, mut card: Params) -> ApiResult<Value> {
         card.finish()?;
         let test_card = test_cards::by_token(&token)
             .ok_or_else(|| ApiError::no_such_reference("token", &token, "card[token]"))?;
-        return Ok(test_card_document(&ctx.account, test_card));
+        return Ok(test_card_document(&ctx.account, test_card, ctx.now()));
     }
     let number = card.required_string("number")?;
     let test_card = test_cards::by_number(&number, &card.name("number"))?;
@@ -131,7 +132,7 @@ fn card_from_params(ctx: &Ctx, mut card: Params) -> ApiResult<Value> {
     let exp_year = card
         .int("exp_year")?
         .ok_or_else(|| ApiError::missing_param(&card.name("exp_year")))?;
-    test_cards::check_expiry(exp_month, exp_year, &|field| card.name(field))?;
+    test_cards::check_expiry(exp_month, exp_year, ctx.year(), &|field| card.name(field))?;
     let cvc = card.string("cvc")?;
     if let Some(cvc) = &cvc
         && !(3..=4).contains(&cvc.len())
@@ -157,6 +158,7 @@ fn card_from_params(ctx: &Ctx, mut card: Params) -> ApiResult<Value> {
         exp_month,
         year,
         cvc.is_some(),
+        ctx.now(),
     ))
 }
 
@@ -185,7 +187,7 @@ pub fn document_from_params(ctx: &Ctx, params: &mut Params) -> ApiResult<Value> 
             if let Some(details) = params.object("amazon_pay")? {
                 details.finish()?;
             }
-            let mut doc = new_document("amazon_pay");
+            let mut doc = new_document("amazon_pay", ctx.now());
             doc["amazon_pay"] = json!({});
             doc
         }
@@ -257,7 +259,7 @@ pub async fn resolve(ctx: &Ctx, id: &str, named: Named<'_>) -> ApiResult<Resolve
     if let Some(card) = test_cards::by_payment_method_id(id) {
         return Ok(Resolved::Fresh(Record::new(
             "payment_method",
-            test_card_document(&ctx.account, card),
+            test_card_document(&ctx.account, card, ctx.now()),
         )));
     }
     match ctx.get(id).await? {
@@ -386,12 +388,14 @@ async fn update_payment_method(
                         "You can only update card details on a PaymentMethod of type card.",
                     ));
                 }
-                let this_year = ids::current_year();
+                let this_year = ctx.year();
                 let month =
                     month.unwrap_or_else(|| doc["card"]["exp_month"].as_i64().unwrap_or(12));
                 let year =
                     year.unwrap_or_else(|| doc["card"]["exp_year"].as_i64().unwrap_or(this_year));
-                test_cards::check_expiry(month, year, &|field| format!("card[{field}]"))?;
+                test_cards::check_expiry(month, year, ctx.year(), &|field| {
+                    format!("card[{field}]")
+                })?;
                 doc["card"]["exp_month"] = json!(month);
                 doc["card"]["exp_year"] = json!(if year < 100 { 2000 + year } else { year });
             }

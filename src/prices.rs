@@ -144,7 +144,7 @@ pub async fn price_from_data(
     let product = data.string("product")?;
     let product_data = if allow_product_data {
         data.object("product_data")?
-            .map(|d| products::product_from_data(d, ProductFields::LineItemData))
+            .map(|d| products::product_from_data(d, ProductFields::LineItemData, ctx.now()))
             .transpose()?
     } else {
         None
@@ -183,7 +183,7 @@ pub async fn price_from_data(
         }
         (None, None) => return Err(ApiError::missing_param(&product_param)),
     };
-    let mut doc = new_price_document(&product_id, &currency);
+    let mut doc = new_price_document(&product_id, &currency, ctx.now());
     doc["active"] = json!(false);
     doc["unit_amount"] = json!(unit_amount);
     doc["unit_amount_decimal"] = json!(unit_amount_decimal);
@@ -198,7 +198,11 @@ pub async fn price_from_data(
 
 /// A product's `default_price_data`: the price document (active, not
 /// inline) for the product `product_id` being created.
-pub(crate) fn default_price_from_data(mut data: Params, product_id: &str) -> ApiResult<Value> {
+pub(crate) fn default_price_from_data(
+    mut data: Params,
+    product_id: &str,
+    now: i64,
+) -> ApiResult<Value> {
     let currency_param = data.name("currency");
     let amount_param = data.name("unit_amount");
     let currency = data.required_string("currency")?;
@@ -209,7 +213,7 @@ pub(crate) fn default_price_from_data(mut data: Params, product_id: &str) -> Api
     let currency = check_currency(&currency_param, &currency)?;
     let (unit_amount, unit_amount_decimal) =
         amount.ok_or_else(|| ApiError::missing_param(&amount_param))?;
-    let mut doc = new_price_document(product_id, &currency);
+    let mut doc = new_price_document(product_id, &currency, now);
     doc["unit_amount"] = json!(unit_amount);
     doc["unit_amount_decimal"] = json!(unit_amount_decimal);
     set_recurring(&mut doc, recurring);
@@ -219,13 +223,13 @@ pub(crate) fn default_price_from_data(mut data: Params, product_id: &str) -> Api
     Ok(doc)
 }
 
-fn new_price_document(product: &str, currency: &str) -> Value {
+fn new_price_document(product: &str, currency: &str, now: i64) -> Value {
     json!({
         "id": ids::new_id("price"),
         "object": "price",
         "active": true,
         "billing_scheme": "per_unit",
-        "created": ids::now(),
+        "created": now,
         "currency": currency,
         "custom_unit_amount": null,
         "livemode": false,
@@ -494,7 +498,7 @@ async fn create_price(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> 
     let product = params.string("product")?;
     let product_data = params
         .object("product_data")?
-        .map(|d| products::product_from_data(d, ProductFields::PriceData))
+        .map(|d| products::product_from_data(d, ProductFields::PriceData, ctx.now()))
         .transpose()?;
     let amount = take_amount(&mut params)?;
     let recurring = take_recurring(&mut params, true)?;
@@ -534,7 +538,7 @@ async fn create_price(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> 
         .with_code("parameter_missing")
         .with_param("unit_amount")
     })?;
-    let mut doc = new_price_document(&product_id, &currency);
+    let mut doc = new_price_document(&product_id, &currency, ctx.now());
     doc["unit_amount"] = json!(unit_amount);
     doc["unit_amount_decimal"] = json!(unit_amount_decimal);
     set_recurring(&mut doc, recurring);

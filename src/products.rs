@@ -51,8 +51,7 @@ pub fn new_product_id() -> String {
     format!("prod_{}", ids::random_base62(14))
 }
 
-fn new_product_document(id: &str) -> Value {
-    let now = ids::now();
+fn new_product_document(id: &str, now: i64) -> Value {
     json!({
         "id": id,
         "object": "product",
@@ -297,7 +296,11 @@ fn check_custom_id(param: &str, id: &str) -> ApiResult<()> {
 
 /// A new product from inline `product_data` (not yet written): the
 /// document, with the caller's `id` when it sent one.
-pub(crate) fn product_from_data(mut data: Params, fields: ProductFields) -> ApiResult<Value> {
+pub(crate) fn product_from_data(
+    mut data: Params,
+    fields: ProductFields,
+    now: i64,
+) -> ApiResult<Value> {
     let id_param = data.name("id");
     let id = if fields.takes("id") {
         data.string("id")?
@@ -313,7 +316,7 @@ pub(crate) fn product_from_data(mut data: Params, fields: ProductFields) -> ApiR
         }
         None => new_product_id(),
     };
-    let mut doc = new_product_document(&id);
+    let mut doc = new_product_document(&id, now);
     patch.apply(&mut doc)?;
     Ok(doc)
 }
@@ -355,10 +358,10 @@ async fn create_product(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>
         }
         None => new_product_id(),
     };
-    let mut doc = new_product_document(&id);
+    let mut doc = new_product_document(&id, ctx.now());
     patch.apply(&mut doc)?;
     let price = price_data
-        .map(|data| prices::default_price_from_data(data, &id))
+        .map(|data| prices::default_price_from_data(data, &id, ctx.now()))
         .transpose()?;
     if let Some(price) = &price {
         doc["default_price"] = price["id"].clone();
@@ -428,7 +431,7 @@ async fn update_product(
                 None => {}
             }
             if doc != record.data {
-                doc["updated"] = json!(ids::now());
+                doc["updated"] = json!(ctx.now());
             }
             Ok((
                 ctx.update_with_event(&record, doc.clone(), "product.updated"),

@@ -74,7 +74,7 @@ const CANCELABLE: &[&str] = &[
     "processing",
 ];
 
-pub fn new_document() -> Value {
+pub fn new_document(now: i64) -> Value {
     let id = ids::new_id("seti");
     json!({
         "id": id,
@@ -84,7 +84,7 @@ pub fn new_document() -> Value {
         "automatic_payment_methods": null,
         "cancellation_reason": null,
         "client_secret": format!("{id}_secret_{}", ids::random_base62(32)),
-        "created": ids::now(),
+        "created": now,
         "customer": null,
         "customer_account": null,
         "description": null,
@@ -266,7 +266,7 @@ fn mandate_data(ctx: &Ctx, mut data: Params, publishable: bool) -> ApiResult<Val
     let kind = acceptance
         .enum_value("type", &["offline", "online"])?
         .ok_or_else(|| ApiError::missing_param(&acceptance.name("type")))?;
-    let accepted_at = acceptance.int("accepted_at")?.unwrap_or_else(ids::now);
+    let accepted_at = acceptance.int("accepted_at")?.unwrap_or_else(|| ctx.now());
     let mut online = Value::Null;
     if kind == "online" {
         let mut details = acceptance
@@ -567,7 +567,7 @@ async fn create_setup_intent(Call { ctx, mut params }: Call) -> ApiResult<Json<V
         changes.payment_method_data.as_ref(),
     )
     .await?;
-    let mut doc = new_document();
+    let mut doc = new_document(ctx.now());
     if changes.payment_method_types.is_none() {
         // Without a list, automatic payment methods choose among what this
         // "account" has enabled: every type stripe-twin supports.

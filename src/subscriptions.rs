@@ -443,9 +443,7 @@ pub async fn invoice_paid(
         doc["status"].as_str(),
         Some("incomplete" | "past_due" | "unpaid")
     ) {
-        let trialing = doc["trial_end"]
-            .as_i64()
-            .is_some_and(|end| end > ids::now());
+        let trialing = doc["trial_end"].as_i64().is_some_and(|end| end > ctx.now());
         doc["status"] = json!(if trialing { "trialing" } else { "active" });
     }
     if doc["payment_settings"]["save_default_payment_method"] == "on_subscription"
@@ -867,7 +865,7 @@ fn requires_action_error() -> ApiError {
 
 async fn create_subscription(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
     crate::expand::check_paths("subscription", &ctx.expand)?;
-    let now = ids::now();
+    let now = ctx.now();
     let request = parse_create(&ctx, &mut params, now).await?;
     params.finish()?;
     let (currency, (interval, count)) = check_items_agree(
@@ -909,7 +907,7 @@ pub async fn create_for_checkout(
     items: &[(Value, i64)],
     mut options: std::collections::BTreeMap<String, Node>,
 ) -> ApiResult<(Vec<Write>, Value)> {
-    let now = ids::now();
+    let now = ctx.now();
     options.insert(
         "payment_behavior".into(),
         Node::Str("default_incomplete".into()),
@@ -1014,7 +1012,14 @@ async fn create_writes(
         lines.push(line);
     }
     crate::money::sum(lines.iter().map(|l| l.amount), "items", currency)?;
-    let mut invoice = invoices::draft(&customer, &sub, &lines, "subscription_create", (now, now));
+    let mut invoice = invoices::draft(
+        &customer,
+        &sub,
+        &lines,
+        "subscription_create",
+        (now, now),
+        now,
+    );
     sub["latest_invoice"] = invoice["id"].clone();
     let invoice_created = ctx.event("invoice.created", &invoice, None);
     let mut events = vec![invoice_created];
@@ -1037,7 +1042,7 @@ async fn create_writes(
             // Nothing due (a trial, a free price): paid on the spot.
             invoices::mark_paid(ctx, &mut invoice, None, &mut events);
             if trial.is_some() && pm_id.is_none() && request.behavior == "default_incomplete" {
-                let mut intent = setup_intents::new_document();
+                let mut intent = setup_intents::new_document(now);
                 intent["customer"] = json!(request.customer);
                 intent["usage"] = json!("off_session");
                 let types = sub["payment_settings"]["payment_method_types"].clone();
@@ -1179,7 +1184,7 @@ fn finish_create(
     if sub["status"] == "trialing"
         && sub["trial_end"]
             .as_i64()
-            .is_some_and(|end| end - ids::now() <= TRIAL_WARNING)
+            .is_some_and(|end| end - ctx.now() <= TRIAL_WARNING)
     {
         writes.push(ctx.event("customer.subscription.trial_will_end", &sub, None));
     }
@@ -1397,10 +1402,10 @@ async fn invoice_now(
     let customer_id = sub["customer"].as_str().unwrap_or_default().to_owned();
     let customer_record = ctx.load("customer", &customer_id, "customer").await?;
     let mut customer = customer_record.data.clone();
-    let now = ids::now();
+    let now = ctx.now();
     let currency = sub["currency"].as_str().unwrap_or("usd").to_owned();
     let total = crate::money::sum(lines.iter().map(|l| l.amount), "items", &currency)?;
-    let mut invoice = invoices::draft(&customer, sub, &lines, reason, (now, now));
+    let mut invoice = invoices::draft(&customer, sub, &lines, reason, (now, now), now);
     if total < 0 {
         // A net credit goes to the customer's balance, as Stripe does.
         invoice["amount_due"] = json!(0);
@@ -1593,7 +1598,7 @@ async fn update_subscription(
     Path(id): Path<String>,
     Call { ctx, mut params }: Call,
 ) -> ApiResult<Json<Value>> {
-    let now = ids::now();
+    let now = ctx.now();
     let request = parse_update(&ctx, &mut params, now).await?;
     params.finish()?;
     let outcome = ctx
@@ -1899,7 +1904,7 @@ async fn cancel_subscription(
     let prorate = params.bool("prorate")?.unwrap_or(false);
     let details = cancellation_details(&mut params)?;
     params.finish()?;
-    let now = ids::now();
+    let now = ctx.now();
     let canceled = ctx
         .retry(|| async {
             let record = ctx

@@ -128,7 +128,7 @@ async fn create_webhook_endpoint(Call { ctx, mut params }: Call) -> ApiResult<Js
         "object": OBJECT,
         "api_version": api_version,
         "application": null,
-        "created": ids::now(),
+        "created": ctx.now(),
         "description": null,
         "enabled_events": [],
         "livemode": false,

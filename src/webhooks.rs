@@ -8,7 +8,9 @@
 //! lease). Requests never wait for a delivery.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Stopwatch;
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -114,7 +116,7 @@ fn wants(endpoint: &Record, event: &Record) -> bool {
 }
 
 /// Delivery times are in milliseconds: retry schedules go below a second.
-use crate::ids::now_ms;
+use crate::clock::wall_ms as now_ms;
 
 fn new_delivery(account: &str, event: &Record, target: Value) -> Delivery {
     Delivery {
@@ -184,7 +186,7 @@ pub async fn run(
             stop.clone(),
         ));
     }
-    let mut last_purge = Instant::now() - Duration::from_secs(3600);
+    let mut last_purge = None::<Stopwatch>;
     let fan_settings = settings.clone();
     let fan = move |account: &str, event: &Record, endpoints: &[Record]| {
         plan(&fan_settings, account, event, endpoints)
@@ -203,9 +205,12 @@ pub async fn run(
             // One slot looks for due retries; it wakes another if it found one.
             work.notify_one();
         }
-        if last_purge.elapsed() > Duration::from_secs(3600) {
-            last_purge = Instant::now();
-            if let Err(err) = store.purge_events(ids::now() - EVENT_RETENTION).await {
+        if last_purge.is_none_or(|at: Stopwatch| at.elapsed() > Duration::from_secs(3600)) {
+            last_purge = Some(Stopwatch::start());
+            if let Err(err) = store
+                .purge_events(crate::clock::wall() - EVENT_RETENTION)
+                .await
+            {
                 tracing::warn!("webhooks: purging old events failed: {err}");
             }
         }
@@ -335,8 +340,8 @@ async fn attempt(
     let body = serde_json::to_string_pretty(&event.data).unwrap_or_default();
     let url = delivery.data["url"].as_str().unwrap_or_default().to_owned();
     let secret = secret.as_str().unwrap_or_default().to_owned();
-    let sent_at = ids::now();
-    let started = Instant::now();
+    let sent_at = crate::clock::wall();
+    let started = Stopwatch::start();
     let result = client
         .post(&url)
         .header("content-type", "application/json; charset=utf-8")

@@ -1,4 +1,5 @@
 //! Customers over real HTTP: CRUD, events, lists, search, expand.
+#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
 mod common;
 
@@ -76,7 +77,7 @@ async fn create_retrieve_update_delete(server: TestServer) {
         );
     }
     let created_at = created["created"].as_i64().unwrap();
-    assert!((created_at - stripe_twin::ids::now()).abs() < 60);
+    assert!((created_at - stripe_twin::clock::wall()).abs() < 60);
 
     let fetched = server.get(&format!("/v1/customers/{id}")).await.ok();
     assert_eq!(fetched, created);
@@ -250,7 +251,7 @@ async fn list_filters(server: TestServer) {
     assert_eq!(xs["data"].as_array().unwrap().len(), 2);
     assert_eq!(xs["url"], "/v1/customers");
     assert_eq!(xs["object"], "list");
-    let now = stripe_twin::ids::now();
+    let now = stripe_twin::clock::wall();
     let recent = server
         .get(&format!("/v1/customers?created[gte]={}", now - 60))
         .await
@@ -447,7 +448,7 @@ async fn search_queries(server: TestServer) {
         ),
         ["Bob Stone", "Cat Lee"]
     );
-    let now = stripe_twin::ids::now();
+    let now = stripe_twin::clock::wall();
     assert_eq!(
         names(&server.get(&q(&format!("created>{}", now + 100))).await.ok()).len(),
         0

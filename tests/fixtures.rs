@@ -1,6 +1,7 @@
 //! Fixtures: the objects every account starts with (the seed document's
 //! product, price and customer), one copy per account, restored by a wipe;
 //! and the binary's flags and start-up checks for them.
+#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write as _};
@@ -345,7 +346,8 @@ async fn seeding_races_at_the_store(server: TestServer) {
                 (server.fixtures.clone(), account.clone(), barrier.clone());
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;
-                stripe_twin::fixtures::seed(store.as_ref(), &account, &fixtures).await
+                stripe_twin::fixtures::seed(store.as_ref(), &account, &fixtures, 1_700_000_000)
+                    .await
             }));
         }
         let mut seeded = 0;

@@ -5,6 +5,7 @@
 //!
 //! `FUZZ_CASES` sets how many requests run per store (CI uses the default);
 //! the count and the number of answers per status are printed at the end.
+#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
 mod common;
 

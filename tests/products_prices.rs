@@ -1,6 +1,7 @@
 //! Products and prices over real HTTP: CRUD, default prices, lookup keys,
 //! list filters, search, expand, events, validation; and the inline-price
 //! helpers subscriptions and checkout use.
+#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
 mod common;
 
@@ -136,7 +137,7 @@ async fn product_create_retrieve_update_delete(server: TestServer) {
     assert_eq!(created["url"], "https://example.com/t");
     assert_eq!(created["metadata"], json!({"sku": "T1"}));
     assert!(created["default_price"].is_null());
-    let now = stripe_twin::ids::now();
+    let now = stripe_twin::clock::wall();
     assert!((created["created"].as_i64().unwrap() - now).abs() < 60);
     assert_eq!(created["updated"], created["created"]);
 
@@ -409,7 +410,7 @@ async fn product_list_filters(server: TestServer) {
         ids(&list(&format!("active=true&ids[]={b}&ids[]={d}")).await),
         [d.as_str()]
     );
-    let now = stripe_twin::ids::now();
+    let now = stripe_twin::clock::wall();
     assert_eq!(
         ids(&list(&format!("created[gte]={}", now - 60)).await).len(),
         4
@@ -477,7 +478,7 @@ async fn product_search(server: TestServer) {
         search("name:'Bronze thing' OR shippable:'true'").await,
         sorted(vec![&bronze, &silver])
     );
-    let now = stripe_twin::ids::now();
+    let now = stripe_twin::clock::wall();
     assert!(search(&format!("created>{}", now + 100)).await.is_empty());
     assert_eq!(search(&format!("created>={}", now - 100)).await.len(), 3);
 
@@ -793,7 +794,7 @@ async fn price_list_filters(server: TestServer) {
         ids(&list(&format!("product={prod2}&type=recurring&active=true")).await),
         [p4.as_str()]
     );
-    let now = stripe_twin::ids::now();
+    let now = stripe_twin::clock::wall();
     assert!(ids(&list(&format!("created[lt]={}", now - 3600)).await).is_empty());
     assert_eq!(
         ids(&list(&format!("created[gte]={}", now - 3600)).await).len(),
@@ -993,7 +994,7 @@ async fn price_search(server: TestServer) {
         search("lookup_key:'alpha' OR currency:'eur'").await,
         [euro.as_str(), alpha.as_str()]
     );
-    let now = stripe_twin::ids::now();
+    let now = stripe_twin::clock::wall();
     assert_eq!(search(&format!("created>={}", now - 100)).await.len(), 3);
     let result = server
         .get(&format!("/v1/prices/search?query={}", enc("active:'true'")))

@@ -11,6 +11,7 @@
 //! Where API version 2026-10-28.endive (what stripe-twin emulates, per
 //! stripe-python 16.1.0's resource classes) differs from the spec, ALLOWED
 //! names the difference and why.
+#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 mod common;
 mod spec;
 
