@@ -232,31 +232,9 @@ async fn customer_create_attaches_its_payment_method(server: TestServer) {
 
 async fn canceling_an_incomplete_subscription_expires_it(server: TestServer) {
     let customer = customer(&server).await;
-    let pm = server
-        .post(
-            "/v1/payment_methods/pm_card_chargeCustomerFail/attach",
-            &format!("customer={customer}"),
-        )
-        .await
-        .ok();
-    let product = id(&server.post("/v1/products", "name=Plan").await.ok());
-    let price = id(&server
-        .post(
-            "/v1/prices",
-            &format!("product={product}&unit_amount=1500&currency=usd&recurring[interval]=month"),
-        )
-        .await
-        .ok());
     let sub = server
-        .post(
-            "/v1/subscriptions",
-            &format!(
-                "customer={customer}&items[0][price]={price}&default_payment_method={}",
-                id(&pm)
-            ),
-        )
-        .await
-        .ok();
+        .subscribe_with_card(&customer, "pm_card_chargeCustomerFail", 1500)
+        .await;
     assert_eq!(sub["status"], "incomplete");
     let invoice_id = sub["latest_invoice"].as_str().unwrap().to_owned();
     let canceled = server
@@ -311,23 +289,9 @@ async fn canceling_an_incomplete_subscription_expires_it(server: TestServer) {
         .await;
     assert_eq!(pay.status, StatusCode::BAD_REQUEST, "{}", pay.body);
     // An active subscription still cancels as `canceled`.
-    let visa = server
-        .post(
-            "/v1/payment_methods/pm_card_visa/attach",
-            &format!("customer={customer}"),
-        )
-        .await
-        .ok();
     let active = server
-        .post(
-            "/v1/subscriptions",
-            &format!(
-                "customer={customer}&items[0][price]={price}&default_payment_method={}",
-                id(&visa)
-            ),
-        )
-        .await
-        .ok();
+        .subscribe_with_card(&customer, "pm_card_visa", 1500)
+        .await;
     assert_eq!(active["status"], "active");
     let ended = server
         .delete(&format!("/v1/subscriptions/{}", id(&active)))

@@ -176,31 +176,9 @@ async fn payment_intents_and_charges(server: TestServer) {
 
 async fn invoices(server: TestServer) {
     let customer = customer(&server, "Subscriber").await;
-    let pm = server
-        .post(
-            "/v1/payment_methods/pm_card_visa/attach",
-            &format!("customer={customer}"),
-        )
-        .await
-        .ok();
-    let product = id(&server.post("/v1/products", "name=Plan").await.ok());
-    let price = id(&server
-        .post(
-            "/v1/prices",
-            &format!("product={product}&unit_amount=700&currency=usd&recurring[interval]=month"),
-        )
-        .await
-        .ok());
     let sub = server
-        .post(
-            "/v1/subscriptions",
-            &format!(
-                "customer={customer}&items[0][price]={price}&default_payment_method={}",
-                id(&pm)
-            ),
-        )
-        .await
-        .ok();
+        .subscribe_with_card(&customer, "pm_card_visa", 700)
+        .await;
     let invoice = sub["latest_invoice"].as_str().unwrap().to_owned();
     let other = customer_invoice_free(&server).await;
 

@@ -581,6 +581,29 @@ impl TestServer {
         }
     }
 
+    /// A monthly subscription of `customer` to a new USD price of
+    /// `unit_amount`, paid with a fresh copy of the test card `card`
+    /// (`pm_card_…`): the subscription as its create answered.
+    pub async fn subscribe_with_card(&self, customer: &str, card: &str, unit_amount: i64) -> Value {
+        let attach = format!("/v1/payment_methods/{card}/attach");
+        let pm = self
+            .post(&attach, &format!("customer={customer}"))
+            .await
+            .ok();
+        let product = self.post("/v1/products", "name=Plan").await.ok();
+        let price = format!(
+            "product={}&unit_amount={unit_amount}&currency=usd&recurring[interval]=month",
+            product["id"].as_str().unwrap()
+        );
+        let price = self.post("/v1/prices", &price).await.ok();
+        let subscribe = format!(
+            "customer={customer}&items[0][price]={}&default_payment_method={}",
+            price["id"].as_str().unwrap(),
+            pm["id"].as_str().unwrap()
+        );
+        self.post("/v1/subscriptions", &subscribe).await.ok()
+    }
+
     pub async fn post(&self, path: &str, body: &str) -> Reply {
         self.call(Method::POST, path, Some(KEY), body, &[]).await
     }
