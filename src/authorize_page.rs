@@ -1,11 +1,13 @@
-//! The pages a buyer is redirected to when a SetupIntent needs their action:
-//! a test-mode Amazon Pay consent screen, and a 3-D Secure stand-in for cards
-//! that require authentication. Each URL holds an unguessable token for one
-//! attempt on one intent; the buttons are plain forms (no JavaScript):
+//! The pages a buyer is redirected to when a SetupIntent or a PaymentIntent
+//! needs their action: a test-mode Amazon Pay consent screen, and a 3-D
+//! Secure stand-in for cards that require authentication. Each URL holds an
+//! unguessable token for one attempt on one intent; the buttons are plain
+//! forms (no JavaScript):
 //!
 //! `POST /authorize/{token}` with `outcome=authorize` or `outcome=fail` →
-//! `303 See Other` to the intent's return_url with `setup_intent`,
-//! `setup_intent_client_secret` and `redirect_status` appended.
+//! `303 See Other` to the intent's return_url with `setup_intent` and
+//! `setup_intent_client_secret` (or `payment_intent` and
+//! `payment_intent_client_secret`) and `redirect_status` appended.
 
 use axum::Router;
 use axum::body::Body;
@@ -32,20 +34,55 @@ fn not_found_page() -> Response {
     page(
         StatusCode::NOT_FOUND,
         "Link not found",
-        "<h1>This authorization link is not valid</h1><p>It does not belong to any payment setup on this server.</p>",
+        "<h1>This authorization link is not valid</h1><p>It does not belong to any payment or setup on this server.</p>",
     )
 }
 
-fn no_longer_pending_page(status: StatusCode, intent: &Value) -> Response {
-    let state = intent["status"].as_str().unwrap_or("unknown");
+/// What the buyer authorizes, in words: `payment` or `setup`.
+fn noun(intent_object: &str) -> &'static str {
+    if intent_object == "payment_intent" {
+        "payment"
+    } else {
+        "setup"
+    }
+}
+
+/// The page of an attempt that is over (authorized, failed or replaced by a
+/// newer one), linking back to the Checkout page it came from, if any.
+fn no_longer_pending_page(
+    status: StatusCode,
+    intent: &Record,
+    checkout_page: Option<&str>,
+) -> Response {
+    let state = intent.data["status"].as_str().unwrap_or("unknown");
+    let next = match checkout_page {
+        Some(url) => format!(
+            r#"<p><a id="checkout" href="{}">Back to checkout</a></p>"#,
+            escape(url)
+        ),
+        None => "<p>Start again from the merchant's site if needed.</p>".to_owned(),
+    };
     page(
         status,
         "Already completed",
         &format!(
-            "<h1>Nothing left to authorize</h1><p>This setup is no longer waiting for you: its status is <strong>{}</strong>. Start again from the merchant's site if needed.</p>",
+            "<h1>Nothing left to authorize</h1><p>This {} is no longer waiting for you: its status is <strong>{}</strong>.</p>{next}",
+            noun(&intent.object),
             escape(state)
         ),
     )
+}
+
+/// The page of the Checkout Session the intent belongs to, if it does.
+async fn checkout_page_of(
+    state: &AppState,
+    account: &str,
+    origin: &str,
+    intent: &Value,
+) -> Option<String> {
+    let id = intent["_twin_checkout_session"].as_str()?;
+    let session = state.store().get(account, id).await.ok().flatten()?;
+    Some(checkout_sessions::page_url(origin, &session.data))
 }
 
 /// The redirect record and its intent, with the account they live in.
@@ -107,14 +144,26 @@ fn agreement(intent: &Value) -> String {
     }
 }
 
-async fn show_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+async fn show_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    request: Request<Body>,
+) -> Response {
+    let (parts, _) = request.into_parts();
     let attempt = match find_attempt(&state, &token).await {
         Ok(Some(attempt)) => attempt,
         Ok(None) => return not_found_page(),
         Err(err) => return err.into_response(),
     };
     let framed = attempt.intent.data["_twin_framed"] == true;
-    let response = attempt_page(&state, &attempt, &token).await;
+    let response = if is_pending(&attempt.intent.data, &token) {
+        attempt_page(&state, &attempt, &token).await
+    } else {
+        let ctx = Ctx::for_page(&state, attempt.account.clone(), &parts);
+        let checkout =
+            checkout_page_of(&state, &attempt.account, &ctx.origin, &attempt.intent.data).await;
+        no_longer_pending_page(StatusCode::OK, &attempt.intent, checkout.as_deref())
+    };
     if framed {
         crate::pages::embeddable(response)
     } else {
@@ -122,12 +171,45 @@ async fn show_page(State(state): State<AppState>, Path(token): Path<String>) -> 
     }
 }
 
-/// The page for a pending attempt (or the page saying it is over).
+/// The page's brand, title and what the buyer agrees to.
+fn headline(kind: &str, paying: bool, intent: &Value) -> (&'static str, &'static str, String) {
+    if kind == "amazon_pay" && paying {
+        (
+            "amazon pay",
+            "Amazon Pay: authorize test payment",
+            format!(
+                "A payment of {} from your Amazon Pay account.",
+                money(
+                    intent["amount"].as_i64().unwrap_or_default(),
+                    intent["currency"].as_str().unwrap_or_default()
+                )
+            ),
+        )
+    } else if kind == "amazon_pay" {
+        (
+            "amazon pay",
+            "Amazon Pay: authorize test setup",
+            agreement(intent),
+        )
+    } else if paying {
+        (
+            "3D Secure",
+            "3D Secure: authenticate test payment",
+            "Confirm that you own this card to complete the payment.".to_owned(),
+        )
+    } else {
+        (
+            "3D Secure",
+            "3D Secure: authenticate test setup",
+            "Confirm that you own this card so the merchant can save it for later payments."
+                .to_owned(),
+        )
+    }
+}
+
+/// The page for a pending attempt.
 async fn attempt_page(state: &AppState, attempt: &Attempt, token: &str) -> Response {
     let intent = &attempt.intent.data;
-    if !is_pending(intent, token) {
-        return no_longer_pending_page(StatusCode::OK, intent);
-    }
     let customer = match intent["customer"].as_str() {
         Some(id) => state
             .store()
@@ -182,47 +264,17 @@ async fn attempt_page(state: &AppState, attempt: &Attempt, token: &str) -> Respo
         .iter()
         .map(|(label, value)| format!("<dt>{}</dt><dd>{}</dd>", escape(label), escape(value)))
         .collect();
-    let (brand, title, what) = if attempt.kind == "amazon_pay" && paying {
-        (
-            "amazon pay",
-            "Amazon Pay: authorize test payment",
-            format!(
-                "A payment of {} from your Amazon Pay account.",
-                money(
-                    intent["amount"].as_i64().unwrap_or_default(),
-                    intent["currency"].as_str().unwrap_or_default()
-                )
-            ),
-        )
-    } else if attempt.kind == "amazon_pay" {
-        (
-            "amazon pay",
-            "Amazon Pay: authorize test setup",
-            agreement(intent),
-        )
-    } else if paying {
-        (
-            "3D Secure",
-            "3D Secure: authenticate test payment",
-            "Confirm that you own this card to complete the payment.".to_owned(),
-        )
-    } else {
-        (
-            "3D Secure",
-            "3D Secure: authenticate test setup",
-            "Confirm that you own this card so the merchant can save it for later payments."
-                .to_owned(),
-        )
-    };
+    let (brand, title, what) = headline(&attempt.kind, paying, intent);
     // Relative: the page's own address, under any --public-url prefix.
     let action = escape(token);
+    let noun = noun(&attempt.intent.object);
     let body = format!(
         r#"<p class="brand">{brand}<span class="badge">TEST MODE</span></p>
 <h1>{title}</h1>
 <p>{what}</p>
 <dl>{rows}</dl>
-<form method="post" action="{action}"><input type="hidden" name="outcome" value="authorize"><button class="primary" type="submit" id="authorize">Authorize test setup</button></form>
-<form method="post" action="{action}"><input type="hidden" name="outcome" value="fail"><button type="submit" id="fail">Fail test setup</button></form>"#,
+<form method="post" action="{action}"><input type="hidden" name="outcome" value="authorize"><button class="primary" type="submit" id="authorize">Authorize test {noun}</button></form>
+<form method="post" action="{action}"><input type="hidden" name="outcome" value="fail"><button type="submit" id="fail">Fail test {noun}</button></form>"#,
         brand = escape(brand),
         title = escape(title),
         what = escape(&what),
@@ -275,7 +327,16 @@ pub fn return_location(return_url: &str, pairs: &[(&str, &str)]) -> String {
 
 enum Submitted {
     Done(Value),
-    Stale(Value),
+    Stale(Record),
+}
+
+/// `Payment` for `payment`.
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 async fn submit_page(
@@ -302,11 +363,12 @@ async fn submit_page(
     let ctx = Ctx::for_page(&state, attempt.account.clone(), &parts);
     let intent_id = attempt.intent.id.clone();
     let intent_object = attempt.intent.object.clone();
+    let noun = noun(&intent_object);
     let result = ctx
         .retry(|| async {
             let record = ctx.load(&intent_object, &intent_id, "intent").await?;
             if !is_pending(&record.data, &token) {
-                return Ok((Vec::new(), Submitted::Stale(record.data)));
+                return Ok((Vec::new(), Submitted::Stale(record)));
             }
             decide(&ctx, &record, &attempt.kind, outcome)
                 .await
@@ -316,18 +378,19 @@ async fn submit_page(
     let intent = match result {
         Ok(Submitted::Done(intent)) => intent,
         Ok(Submitted::Stale(intent)) => {
-            return no_longer_pending_page(StatusCode::CONFLICT, &intent);
+            let checkout = checkout_page_of(&state, &ctx.account, &ctx.origin, &intent.data).await;
+            return no_longer_pending_page(StatusCode::CONFLICT, &intent, checkout.as_deref());
         }
         Err(err) => {
             let message = err.body()["error"]["message"]
                 .as_str()
-                .unwrap_or("The setup could not be completed.")
-                .to_owned();
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("The {noun} could not be completed."));
             return page(
                 err.status(),
-                "Setup failed",
+                &format!("{} failed", capitalized(noun)),
                 &format!(
-                    "<h1>The setup could not be completed</h1><p>{}</p>",
+                    "<h1>The {noun} could not be completed</h1><p>{}</p>",
                     escape(&message)
                 ),
             );
@@ -355,22 +418,20 @@ async fn submit_page(
             );
             see_other(&location)
         }
-        None => page(
-            StatusCode::OK,
-            if succeeded {
-                "Setup complete"
-            } else {
-                "Setup failed"
-            },
-            &format!(
-                "<h1>{}</h1><p>You can close this window and return to the merchant.</p>",
-                if succeeded {
-                    "Setup complete"
-                } else {
-                    "Setup failed"
-                }
-            ),
-        ),
+        None => {
+            let title = format!(
+                "{} {}",
+                capitalized(noun),
+                if succeeded { "complete" } else { "failed" }
+            );
+            page(
+                StatusCode::OK,
+                &title,
+                &format!(
+                    "<h1>{title}</h1><p>You can close this window and return to the merchant.</p>"
+                ),
+            )
+        }
     }
 }
 

@@ -75,11 +75,45 @@ fn closed_page(session: &Value) -> Response {
             ),
         );
     }
+    let back = match session["cancel_url"].as_str() {
+        Some(url) => format!(
+            r#"<p><a id="back" href="{}">Return to the merchant</a></p>"#,
+            escape(url)
+        ),
+        None => String::new(),
+    };
     page(
         StatusCode::GONE,
         "Checkout session expired",
-        "<h1>This checkout session has expired</h1><p>Return to the merchant's site to start again.</p>",
+        &format!(
+            "<h1>This checkout session has expired</h1><p>Return to the merchant's site to start again.</p>{back}"
+        ),
     )
+}
+
+/// What the buyer typed that the page shows again when it comes back with
+/// an error: never the card's number, expiry or security code.
+#[derive(Default)]
+struct Kept {
+    email: Option<String>,
+    name: Option<String>,
+}
+
+impl Kept {
+    fn from_form(fields: &BTreeMap<String, Node>) -> Self {
+        Kept {
+            email: field(fields, "email").filter(|e| !e.is_empty()),
+            name: field(fields, "billingName").filter(|n| !n.is_empty()),
+        }
+    }
+
+    /// ` value="…"` for an input, escaped; nothing when there is nothing.
+    fn value(kept: &Option<String>) -> String {
+        match kept {
+            Some(value) => format!(r#" value="{}""#, escape(value)),
+            None => String::new(),
+        }
+    }
 }
 
 /// The session the path names (expired first if its time is up), and the
@@ -116,6 +150,28 @@ fn heading(session: &Value) -> String {
         Some("subscription") => format!("Subscribe: {total} due today"),
         _ => format!("Pay {total}"),
     }
+}
+
+/// The card form; of what the buyer typed, only the name comes back.
+fn card_fields(session: &Value, kept: &Kept) -> String {
+    let action = match (session["mode"].as_str(), session["submit_type"].as_str()) {
+        (Some("setup"), _) => "Save card",
+        (Some("subscription"), _) => "Subscribe",
+        (_, Some("donate")) => "Donate",
+        (_, Some("book")) => "Book",
+        _ => "Pay",
+    };
+    format!(
+        r#"<fieldset><h2>Card</h2>
+<label for="cardNumber">Card number</label><input type="text" id="cardNumber" name="cardNumber" inputmode="numeric" autocomplete="cc-number" placeholder="1234 1234 1234 1234">
+<label for="cardExpiry">Expiration (MM / YY)</label><input type="text" id="cardExpiry" name="cardExpiry" autocomplete="cc-exp" placeholder="MM / YY">
+<label for="cardCvc">CVC</label><input type="text" id="cardCvc" name="cardCvc" inputmode="numeric" autocomplete="cc-csc" placeholder="CVC">
+<label for="billingName">Cardholder name</label><input type="text" id="billingName" name="billingName" autocomplete="cc-name"{}>
+<button class="pay" type="submit" id="submit" name="payment_method_type" value="card" data-testid="hosted-payment-submit-button">{}</button>
+</fieldset>"#,
+        Kept::value(&kept.name),
+        escape(action)
+    )
 }
 
 fn line_items_table(session: &Value) -> String {
@@ -162,12 +218,14 @@ fn line_items_table(session: &Value) -> String {
     format!("<table>{rows}</table>")
 }
 
-/// The page of an open session, with `error` (escaped here) shown above the form.
+/// The page of an open session, with `error` (escaped here) shown above the
+/// form and the fields filled in with what the buyer typed.
 async fn open_page(
     ctx: &Ctx,
     session: &Value,
     status: StatusCode,
     error: Option<String>,
+    kept: &Kept,
 ) -> Response {
     let error = match error {
         Some(error) => Some(error),
@@ -184,6 +242,13 @@ async fn open_page(
         .as_ref()
         .and_then(|c| c.data["email"].as_str().map(str::to_owned))
         .or_else(|| session["customer_email"].as_str().map(str::to_owned));
+    // Back from a failed authorization: the email given before.
+    let typed_email = kept.email.clone().or_else(|| {
+        session["_twin_email"]
+            .as_str()
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+    });
     let mut body = format!(
         r#"<p class="brand">stripe-twin test merchant ({})<span class="badge">TEST MODE</span></p>"#,
         escape(&ctx.account)
@@ -212,29 +277,14 @@ async fn open_page(
             escape(email)
         )),
         (None, true) => {}
-        (None, false) => body.push_str(
-            r#"<label for="email">Email</label><input type="email" id="email" name="email" autocomplete="email">"#,
-        ),
+        (None, false) => body.push_str(&format!(
+            r#"<label for="email">Email</label><input type="email" id="email" name="email" autocomplete="email"{}>"#,
+            Kept::value(&typed_email)
+        )),
     }
     let types = intents::accepted_types(session);
     if types.iter().any(|t| t == "card") {
-        let action = match (session["mode"].as_str(), session["submit_type"].as_str()) {
-            (Some("setup"), _) => "Save card".to_owned(),
-            (Some("subscription"), _) => "Subscribe".to_owned(),
-            (_, Some("donate")) => "Donate".to_owned(),
-            (_, Some("book")) => "Book".to_owned(),
-            _ => "Pay".to_owned(),
-        };
-        body.push_str(&format!(
-            r#"<fieldset><h2>Card</h2>
-<label for="cardNumber">Card number</label><input type="text" id="cardNumber" name="cardNumber" inputmode="numeric" autocomplete="cc-number" placeholder="1234 1234 1234 1234">
-<label for="cardExpiry">Expiration (MM / YY)</label><input type="text" id="cardExpiry" name="cardExpiry" autocomplete="cc-exp" placeholder="MM / YY">
-<label for="cardCvc">CVC</label><input type="text" id="cardCvc" name="cardCvc" inputmode="numeric" autocomplete="cc-csc" placeholder="CVC">
-<label for="billingName">Cardholder name</label><input type="text" id="billingName" name="billingName" autocomplete="cc-name">
-<button class="pay" type="submit" id="submit" name="payment_method_type" value="card" data-testid="hosted-payment-submit-button">{}</button>
-</fieldset>"#,
-            escape(&action)
-        ));
+        body.push_str(&card_fields(session, kept));
     }
     if types.iter().any(|t| t == "amazon_pay") {
         // Amazon Pay takes the whole window, also from an embedded page.
@@ -265,7 +315,7 @@ async fn show_page(
     let response = if session["status"] != "open" {
         closed_page(&session)
     } else {
-        open_page(&ctx, &session, StatusCode::OK, None).await
+        open_page(&ctx, &session, StatusCode::OK, None, &Kept::default()).await
     };
     framed(&session, response)
 }
@@ -393,15 +443,18 @@ async fn submit_form(ctx: &Ctx, id: &str, session: Value, body: &[u8]) -> Respon
                 &session,
                 StatusCode::BAD_REQUEST,
                 Some(err.to_string()),
+                &Kept::default(),
             )
             .await;
         }
     };
+    let kept = Kept::from_form(&fields);
     let payment_method =
         match payment_method_from_form(ctx, &fields, &intents::accepted_types(&session)) {
             Ok(doc) => doc,
             Err(message) => {
-                return open_page(ctx, &session, StatusCode::BAD_REQUEST, Some(message)).await;
+                return open_page(ctx, &session, StatusCode::BAD_REQUEST, Some(message), &kept)
+                    .await;
             }
         };
     let submission = Submission {
@@ -414,12 +467,19 @@ async fn submit_form(ctx: &Ctx, id: &str, session: Value, body: &[u8]) -> Respon
         Ok(Submitted::Redirect(url)) => see_other(&url),
         Ok(Submitted::Failed(message)) => {
             let session = reload(ctx, id).await.unwrap_or(session);
-            open_page(ctx, &session, StatusCode::PAYMENT_REQUIRED, Some(message)).await
+            open_page(
+                ctx,
+                &session,
+                StatusCode::PAYMENT_REQUIRED,
+                Some(message),
+                &kept,
+            )
+            .await
         }
         Ok(Submitted::Closed(session)) => closed_page(&session),
         Err(err) if err.status().is_client_error() => {
             let session = reload(ctx, id).await.unwrap_or(session);
-            open_page(ctx, &session, err.status(), Some(message_of(err))).await
+            open_page(ctx, &session, err.status(), Some(message_of(err)), &kept).await
         }
         Err(err) => err.into_response(),
     }

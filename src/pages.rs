@@ -33,7 +33,9 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
 <title>{title}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; background: #f3f4f6; color: #111827; margin: 0; }}
-main {{ max-width: 28rem; margin: 3rem auto; background: #fff; border-radius: 12px; padding: 2rem; box-shadow: 0 1px 4px rgba(0,0,0,.12); }}
+main {{ box-sizing: border-box; max-width: 28rem; margin: 3rem auto; background: #fff; border-radius: 12px; padding: 2rem; box-shadow: 0 1px 4px rgba(0,0,0,.12); overflow-wrap: anywhere; }}
+main * {{ min-width: 0; max-width: 100%; box-sizing: border-box; }}
+@media (max-width: 30rem) {{ main {{ margin: 0; border-radius: 0; padding: 1.25rem; }} }}
 .brand {{ font-weight: 700; font-size: 1.3rem; }}
 .badge {{ display: inline-block; background: #fef3c7; color: #92400e; border-radius: 6px; padding: .1rem .5rem; font-size: .8rem; margin-left: .5rem; }}
 dl {{ display: grid; grid-template-columns: auto 1fr; gap: .3rem 1rem; }}
@@ -42,7 +44,7 @@ form {{ display: inline; }}
 form.method {{ display: block; border-top: 1px solid #e5e7eb; padding-top: 1rem; margin-top: 1rem; }}
 label {{ display: block; font-size: .9rem; color: #374151; margin-top: .6rem; }}
 input[type=text], input[type=email] {{ box-sizing: border-box; width: 100%; font-size: 1rem; padding: .5rem; border: 1px solid #d1d5db; border-radius: 6px; }}
-table {{ width: 100%; border-collapse: collapse; }} td {{ padding: .3rem 0; }} td.amount {{ text-align: right; }}
+table {{ width: 100%; border-collapse: collapse; }} td {{ padding: .3rem 0; }} td.amount {{ text-align: right; white-space: nowrap; overflow-wrap: normal; padding-left: .5rem; }}
 tr.total td {{ font-weight: 700; border-top: 1px solid #e5e7eb; }}
 .error {{ background: #fee2e2; color: #991b1b; border-radius: 8px; padding: .6rem .8rem; }}
 button {{ font-size: 1rem; border-radius: 8px; padding: .6rem 1.1rem; border: 1px solid #d1d5db; cursor: pointer; margin: .3rem .3rem 0 0; }}

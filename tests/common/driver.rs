@@ -62,6 +62,22 @@ impl Browser {
     /// Panics when chromedriver is missing: the tests that call this are
     /// ignored on such machines (build.rs), except under CI.
     pub async fn start() -> Self {
+        Self::start_with(json!({})).await
+    }
+
+    /// Chromium emulating a phone whose screen is `width` CSS pixels wide
+    /// (e.g. 390): a touch screen, overlay scrollbars, the page's viewport.
+    pub async fn start_phone(width: u64) -> Self {
+        Self::start_with(json!({
+            "mobileEmulation": {
+                "deviceMetrics": {"width": width, "height": 844, "pixelRatio": 3.0},
+            },
+        }))
+        .await
+    }
+
+    /// Started with `options` added to its `goog:chromeOptions`.
+    async fn start_with(options: Value) -> Self {
         assert!(
             std::path::Path::new(CHROMEDRIVER).exists(),
             "{CHROMEDRIVER} is missing: install chromium and chromium-driver"
@@ -95,8 +111,7 @@ impl Browser {
             );
             tokio::time::sleep(POLL).await;
         }
-        let Value::Object(capabilities) = json!({
-            "goog:chromeOptions": {
+        let Value::Object(mut chrome) = json!({
                 "binary": CHROMIUM,
                 "args": [
                     "--headless=new",
@@ -109,10 +124,14 @@ impl Browser {
                     "--disable-sync",
                     format!("--user-data-dir={}", driver.profile.path().display()),
                 ],
-            },
         }) else {
             unreachable!("an object")
         };
+        if let Value::Object(options) = options {
+            chrome.extend(options);
+        }
+        let capabilities =
+            serde_json::Map::from_iter([("goog:chromeOptions".to_owned(), Value::Object(chrome))]);
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}"))
