@@ -1,7 +1,6 @@
 //! Property tests for the form decoder: whatever a client encodes in
 //! Stripe's bracket notation decodes back to the same tree, and no input at
 //! all makes it panic.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
 use std::collections::BTreeMap;
 

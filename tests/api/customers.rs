@@ -1,7 +1,6 @@
 //! Customers over real HTTP: CRUD, events, lists, search, expand.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
-mod common;
+use crate::common;
 
 use common::{TestServer, enc};
 use serde_json::{Value, json};

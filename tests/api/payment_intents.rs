@@ -2,8 +2,7 @@
 //! charges, the authorization page for 3-D Secure and Amazon Pay,
 //! off-session charges through a mandate, publishable-key access, races
 //! and bad input.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use common::{
     Reply, TestServer, amazon_pay_with_mandate, browser, enc, events_in_order, id, redirect_url,

@@ -2,9 +2,8 @@
 //! cannot be written, slow and silent clients. Each must get a prompt,
 //! honest answer (Stripe's error body naming the problem, 503 with
 //! `Stripe-Should-Retry` where retrying helps), never a hang.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::sync::Arc;

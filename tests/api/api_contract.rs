@@ -1,8 +1,7 @@
 //! The contract every endpoint shares: auth, accounts, headers, bodies,
 //! errors and idempotency, over real HTTP.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

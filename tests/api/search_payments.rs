@@ -1,7 +1,6 @@
 //! `GET /v1/payment_intents/search`, `/v1/charges/search` and
 //! `/v1/invoices/search`, on Stripe's documented query fields.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use common::{TestServer, enc, id};
 use reqwest::StatusCode;

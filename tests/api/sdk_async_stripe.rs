@@ -1,8 +1,7 @@
 //! The async-stripe crate (Rust's Stripe SDK) as a real client: its typed
 //! deserialization checks our object shapes, its paginator our list cursors,
 //! its error type our error bodies.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -4,8 +4,7 @@
 //! subscription mode with cards and Amazon Pay, every creation rule,
 //! expiry (by `/expire` and at `expires_at`), lists and line items, the
 //! embedded page, a race of submits and HTML escaping.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use common::{TestServer, browser, enc, events_in_order, id, submit};
 use reqwest::StatusCode;

@@ -2,8 +2,7 @@
 //! (never a live one), and each ready-made PaymentMethod, token and number
 //! behaves as the page says: issuer declines, Radar blocks, verification
 //! checks, 3-D Secure variants and the cards whose payments succeed.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use common::{TestServer, enc, id, redirect_url, submit};
 use reqwest::StatusCode;

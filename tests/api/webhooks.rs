@@ -8,8 +8,7 @@
 //! a restart mid-retry; two server processes on one store; forwarding
 //! without an endpoint; a hanging receiver that must not slow the API;
 //! idempotency keys and `previous_attributes` in delivered events.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;

@@ -5,9 +5,8 @@
 //!
 //! `FUZZ_CASES` sets how many requests run per store (CI uses the default);
 //! the count and the number of answers per status are printed at the end.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

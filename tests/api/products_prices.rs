@@ -1,9 +1,8 @@
 //! Products and prices over real HTTP: CRUD, default prices, lookup keys,
 //! list filters, search, expand, events, validation; and the inline-price
 //! helpers subscriptions and checkout use.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
-mod common;
+use crate::common;
 
 use common::{KEY, TestServer, enc};
 use serde_json::{Value, json};

@@ -1,8 +1,7 @@
 //! SetupIntents over real HTTP: the seed document's Amazon Pay flow
 //! verbatim, the authorization page, card outcomes, the state machine's
 //! rules, publishable-key confirmation, races and bad input.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use common::{KEY, Reply, TestServer, browser, enc, events_in_order, redirect_url, submit};
 use reqwest::StatusCode;

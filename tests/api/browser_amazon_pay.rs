@@ -1,9 +1,8 @@
 //! The fake Amazon Pay authorization page in a real browser: headless
 //! Chromium driven through chromedriver. Skips, saying so, when chromedriver
 //! is not installed, unless `CI` is set (CI installs it: see .ci/run).
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
-mod common;
+use crate::common;
 
 use common::driver::{Browser, has_pair, query_of};
 use common::{TestServer, enc};

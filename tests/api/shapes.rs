@@ -4,8 +4,7 @@
 //! and parents, balance transactions, what charges say about the payment
 //! method, and the keys Stripe sends as null or leaves out.
 //! (tests/spec_shapes.rs checks every object against the spec as a whole.)
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use common::{TestServer, browser, enc, id, redirect_url, submit};
 use reqwest::StatusCode;

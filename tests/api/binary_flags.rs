@@ -2,7 +2,6 @@
 //! environment variables, the healthcheck subcommand, `--public-url`, and
 //! the log lines (one per request, one per failed webhook attempt, plain
 //! text when not written to a terminal).
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};

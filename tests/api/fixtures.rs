@@ -1,8 +1,7 @@
 //! Fixtures: the objects every account starts with (the seed document's
 //! product, price and customer), one copy per account, restored by a wipe;
 //! and the binary's flags and start-up checks for them.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write as _};
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,6 @@
 //! PaymentMethods over real HTTP: test cards, attach/detach, updates,
 //! customer lists and the customer's default payment method.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use common::TestServer;
 use reqwest::StatusCode;

@@ -4,8 +4,7 @@
 //! client confirming a default_incomplete subscription's PaymentIntent,
 //! updates with prorations, cancellation, lists, search, subscription
 //! items, invoices and their lines, races and bad input.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use common::{
     KEY, Reply, TestServer, amazon_pay_with_mandate, enc, events_in_order, id, redirect_url, submit,

@@ -4,8 +4,7 @@
 //! for the 15 USD monthly price is charged off-session: active, with a paid
 //! first invoice. Once as raw HTTP with the document's exact form bodies,
 //! once through async-stripe.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use common::{TestServer, browser};
 use reqwest::StatusCode;

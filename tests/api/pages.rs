@@ -2,9 +2,8 @@
 //! them: what the Checkout page keeps of a rejected form (escaped, never the
 //! card), the authorization pages' wording for payments, and the links out
 //! of the expired and stale pages.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
-mod common;
+use crate::common;
 
 use common::{TestServer, browser, enc, id, redirect_url, submit};
 use reqwest::StatusCode;

@@ -2,8 +2,7 @@
 //! that would change what is charged, the `Stripe-Account` header, and
 //! Stripe operations it does not serve (told apart from URLs that are not
 //! Stripe's).
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use common::{KEY, TestServer, id};
 use reqwest::{Method, StatusCode};

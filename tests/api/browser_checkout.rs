@@ -3,9 +3,8 @@
 //! buyer, from the page to the success or cancel URL (this test server's
 //! own `/healthz`, so the browser lands on a real page). Skips, saying so,
 //! when chromedriver is not installed, unless `CI` is set.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
-mod common;
+use crate::common;
 
 use common::driver::{Browser, has_pair, query_of};
 use common::{TestServer, enc, id};

@@ -2,8 +2,7 @@
 //! detached PaymentMethods still listed, NUL in an ID, product types,
 //! `payment_method` on customer create, canceling an incomplete
 //! subscription, and what a card decline's error body carries.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
-mod common;
+use crate::common;
 
 use common::{TestServer, events_in_order, id};
 use reqwest::StatusCode;

@@ -2,9 +2,8 @@
 //! stop (its task aborted, as kill -9 would) at a chosen moment of a
 //! request, then a new server on the same store gets the client's retry.
 //! The retry must replay the first answer or run exactly once.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

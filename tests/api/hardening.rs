@@ -1,9 +1,8 @@
 //! Hostile input and browsers: idempotency keys, request ids, money that
 //! would overflow, paths that are not UTF-8, CORS for secret keys, page
 //! headers, bounded expansions, concurrent confirms.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -3,9 +3,8 @@
 //! wording for payments, what the Checkout page keeps after an error, a
 //! phone-width window, and the links out of the pages where nothing is left
 //! to do. Ignored where chromedriver is not installed, except under CI.
-#![allow(clippy::disallowed_methods)] // tests wait and measure in real time
 
-mod common;
+use crate::common;
 
 use common::driver::Browser;
 use common::{TestServer, enc, id, redirect_url};
