@@ -23,8 +23,9 @@
 #
 # Knobs (environment): BENCH_OUT (the results file, default
 # ${CARGO_TARGET_DIR:-target}/bench/last-webhooks.md), BENCH_WH_EVENTS
-# (2000), BENCH_WH_CONCURRENCY ("8 64": one run per value), BENCH_WH_TIMEOUT (300, seconds to wait for the
-# deliveries of one run), BENCH_WH_RETRY ("1s,5s", the retry schedule),
+# (2000), BENCH_WH_CONCURRENCY ("8 64": one run per value),
+# BENCH_WH_TIMEOUT (300, seconds to wait for the deliveries of one run),
+# BENCH_WH_RETRY ("1s,5s", the retry schedule),
 # BENCH_PORT (12299), BENCH_PG_HOST (127.0.0.1), BENCH_PG_PORT (5432),
 # BENCH_PG_USER (postgres), BENCH_PG_DB (stripe_twin_webhooks_bench),
 # BENCH_NO_BUILD=1 (use the binary as it is), BENCH_KEEP=1 (keep the temp
