@@ -9,18 +9,26 @@
 #   - runs wrk (-t2 -c16 -d10s --latency) on:
 #       POST /v1/customers, GET /v1/customers/{id}, GET /v1/customers?limit=10
 #   - reads the RSS after the load,
-# then prints a Markdown table to stdout and writes it to bench/last-results.md.
+# then prints a Markdown table to stdout and writes it to BENCH_OUT
+# (target/bench/last-results.md: untracked, the path is printed at the end).
+# bench/last-results.md is the committed record README's Performance section
+# quotes: copy the new results there by hand when updating the figures.
 # Progress goes to stderr.
 #
-# Knobs (environment): BENCH_PORT (12199), BENCH_DURATION (10s),
-# BENCH_SEED (10000), BENCH_PG_HOST (127.0.0.1), BENCH_PG_PORT (5432),
-# BENCH_PG_USER (postgres), BENCH_PG_DB (stripe_twin_bench).
+# Knobs (environment): BENCH_OUT (the results file, default
+# ${CARGO_TARGET_DIR:-target}/bench/last-results.md), BENCH_PORT (12199),
+# BENCH_DURATION (10s), BENCH_SEED (10000), BENCH_PG_HOST (127.0.0.1),
+# BENCH_PG_PORT (5432), BENCH_PG_USER (postgres), BENCH_PG_DB
+# (stripe_twin_bench), BENCH_NO_BUILD=1 (use the binaries as they are).
 # The Postgres half is skipped, with a message, when psql cannot connect.
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# The wrk Lua scripts read BENCH_DIR to load stats.lua.
+export BENCH_DIR
 ROOT="$(dirname "$BENCH_DIR")"
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/stripe-twin"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET/release/stripe-twin"
 PORT="${BENCH_PORT:-12199}"
 DURATION="${BENCH_DURATION:-10s}"
 THREADS=2
@@ -31,7 +39,7 @@ PG_HOST="${BENCH_PG_HOST:-127.0.0.1}"
 PG_PORT="${BENCH_PG_PORT:-5432}"
 PG_USER="${BENCH_PG_USER:-postgres}"
 PG_DB="${BENCH_PG_DB:-stripe_twin_bench}"
-RESULTS="$BENCH_DIR/last-results.md"
+RESULTS="${BENCH_OUT:-$TARGET/bench/last-results.md}"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
@@ -71,19 +79,25 @@ pause() { read -r -t "$1" -u "$PAUSE_FD" _ || true; }
 if ! command -v wrk >/dev/null 2>&1; then
     log "installing wrk (apt-get)"
     if ! apt-get install -y wrk >"$TMP/apt.log" 2>&1; then
-        apt-get update >>"$TMP/apt.log" 2>&1 &&
-            apt-get install -y wrk >>"$TMP/apt.log" 2>&1 ||
-            { cat "$TMP/apt.log" >&2; die "cannot install wrk"; }
+        if ! { apt-get update && apt-get install -y wrk; } >>"$TMP/apt.log" 2>&1; then
+            cat "$TMP/apt.log" >&2
+            die "cannot install wrk"
+        fi
     fi
 fi
 for tool in curl jq awk; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is required"
 done
 
-log "building the release binary and the flow load generator (cargo build --release)"
-(cd "$ROOT" && cargo build --release --bin stripe-twin --example flow_bench >&2) || die "cargo build --release failed"
 FLOW_BENCH="$(dirname "$BIN")/examples/flow_bench"
-[[ -x "$BIN" ]] || die "$BIN not found after the build"
+if [[ "${BENCH_NO_BUILD:-}" == 1 ]]; then
+    [[ -x "$BIN" && -x "$FLOW_BENCH" ]] || die "$BIN or $FLOW_BENCH not found (unset BENCH_NO_BUILD to build them)"
+else
+    log "building the release binary and the flow load generator (cargo build --release)"
+    (cd "$ROOT" && cargo build --release --bin stripe-twin --example flow_bench >&2) || die "cargo build --release failed"
+    [[ -x "$BIN" ]] || die "$BIN not found after the build"
+fi
+mkdir -p "$(dirname "$RESULTS")" || die "cannot create the folder of $RESULTS"
 
 # --- helpers -------------------------------------------------------------------
 
@@ -139,7 +153,8 @@ start_server() {
 # Seeds SEED_N customers over CONNS curl processes, each one reusing its
 # connection for its share of requests (curl -K config, blocks joined by `next`).
 seed_customers() {
-    local label="$1" dir="$TMP/seed-$label"
+    local label="$1"
+    local dir="$TMP/seed-$label"
     mkdir -p "$dir"
     awk -v n="$SEED_N" -v c="$CONNS" -v url="$BASE/v1/customers" -v key="$KEY" -v dir="$dir" '
         BEGIN {
@@ -152,6 +167,7 @@ seed_customers() {
         }'
     local t0 t1
     t0=$(date +%s%N)
+    # shellcheck disable=SC2016 # $1 is expanded by sh -c, one config file per call.
     printf '%s\n' "$dir"/part-*.cfg |
         xargs -P "$CONNS" -n 1 sh -c 'curl -K "$1" > "$1.codes" 2>"$1.err" || true' _
     t1=$(date +%s%N)
@@ -180,7 +196,7 @@ run_wrk() {
     local backend="$1" scenario="$2" lua="$3" path="$4"
     local out="$TMP/wrk-$backend-${lua%.lua}-$RANDOM.txt"
     log "$backend: wrk $scenario"
-    BENCH_DIR="$BENCH_DIR" wrk -t "$THREADS" -c "$CONNS" -d "$DURATION" --timeout 5s --latency \
+    wrk -t "$THREADS" -c "$CONNS" -d "$DURATION" --timeout 5s --latency \
         -H "Authorization: Bearer $KEY" -s "$BENCH_DIR/$lua" "$BASE$path" >"$out" 2>&1 ||
         { cat "$out" >&2; die "wrk failed ($backend, $scenario)"; }
     local rps p50 p99 reqs status non2xx codes sock sample_status sample_body
@@ -322,4 +338,4 @@ REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 } >"$TMP/results.md"
 cp "$TMP/results.md" "$RESULTS"
 cat "$TMP/results.md"
-log "written to $RESULTS"
+log "written to $RESULTS (copy it to bench/last-results.md when updating README's figures)"

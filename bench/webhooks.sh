@@ -15,12 +15,17 @@
 #     --trace-time) to the receiver getting its customer.created,
 #   - checks the store's deliveries (all N succeeded, attempts) and
 #     GET /_config/webhook_deliveries (the newest ones, up to 1,000),
-# then prints a Markdown table to stdout and writes it to bench/last-webhooks.md.
+# then prints a Markdown table to stdout and writes it to BENCH_OUT
+# (target/bench/last-webhooks.md: untracked, the path is printed at the end).
+# bench/last-webhooks.md is the committed record README's Performance section
+# quotes: copy the new results there by hand when updating the figures.
 # Progress goes to stderr.
 #
-# Knobs (environment): BENCH_WH_EVENTS (2000), BENCH_WH_CONCURRENCY ("8 64":
-# one run per value), BENCH_WH_TIMEOUT (300, seconds to wait for the
-# deliveries of one run), BENCH_WH_RETRY ("1s,5s", the retry schedule),
+# Knobs (environment): BENCH_OUT (the results file, default
+# ${CARGO_TARGET_DIR:-target}/bench/last-webhooks.md), BENCH_WH_EVENTS
+# (2000), BENCH_WH_CONCURRENCY ("8 64": one run per value),
+# BENCH_WH_TIMEOUT (300, seconds to wait for the deliveries of one run),
+# BENCH_WH_RETRY ("1s,5s", the retry schedule),
 # BENCH_PORT (12299), BENCH_PG_HOST (127.0.0.1), BENCH_PG_PORT (5432),
 # BENCH_PG_USER (postgres), BENCH_PG_DB (stripe_twin_webhooks_bench),
 # BENCH_NO_BUILD=1 (use the binary as it is), BENCH_KEEP=1 (keep the temp
@@ -30,7 +35,8 @@ set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$BENCH_DIR")"
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/stripe-twin"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET/release/stripe-twin"
 PORT="${BENCH_PORT:-12299}"
 N="${BENCH_WH_EVENTS:-2000}"
 CONCURRENCIES="${BENCH_WH_CONCURRENCY:-8 64}"
@@ -43,7 +49,7 @@ PG_HOST="${BENCH_PG_HOST:-127.0.0.1}"
 PG_PORT="${BENCH_PG_PORT:-5432}"
 PG_USER="${BENCH_PG_USER:-postgres}"
 PG_DB="${BENCH_PG_DB:-stripe_twin_webhooks_bench}"
-RESULTS="$BENCH_DIR/last-webhooks.md"
+RESULTS="${BENCH_OUT:-$TARGET/bench/last-webhooks.md}"
 
 log() { printf '[webhooks] %s\n' "$*" >&2; }
 die() { printf '[webhooks] error: %s\n' "$*" >&2; exit 1; }
@@ -114,6 +120,7 @@ else
     (cd "$ROOT" && cargo build --release --bin stripe-twin >&2) || die "cargo build --release failed"
     [[ -x "$BIN" ]] || die "$BIN not found after the build"
 fi
+mkdir -p "$(dirname "$RESULTS")" || die "cannot create the folder of $RESULTS"
 # The source the binary was built from (-dirty: tracked files differ from HEAD).
 REV=$(git -C "$ROOT" describe --always --dirty --abbrev=7 2>/dev/null || echo unknown)
 HELP=$("$BIN" --help 2>&1) || die "$BIN --help failed: $HELP"
@@ -279,6 +286,7 @@ bench_run() {
     log "$run: creating $N customers (16 keep-alive curl processes)"
     local t0 t1
     t0=$(now_ns)
+    # shellcheck disable=SC2016 # $1 is expanded by sh -c, one config file per call.
     printf '%s\n' "$dir"/part-*.cfg |
         TZ=UTC xargs -P "$CONNS" -n 1 sh -c \
             'curl -K "$1" --trace-ascii "$1.trace" --trace-time >"$1.codes" 2>"$1.err" || true' _
@@ -300,13 +308,13 @@ bench_run() {
         kill -0 "$SERVER_PID" 2>/dev/null || die "$run: the server exited while delivering"
         elapsed=$(( ($(now_ns) - t0) / 1000000000 ))
         if (( elapsed >= WAIT_S )); then
-            NOTES+=("- $run: timed out after ${WAIT_S} s with $got of $ok events at the receiver")
-            log "$run: timed out after ${WAIT_S} s with $got of $ok events"
+            NOTES+=("- $run: timed out after ${WAIT_S} s with $got of $ok events at the receiver ($posts POSTs)")
+            log "$run: timed out after ${WAIT_S} s with $got of $ok events ($posts POSTs)"
             break
         fi
         if (( elapsed >= last_log + 10 )); then
             last_log=$elapsed
-            log "$run: ${elapsed} s: $got of $ok events at the receiver"
+            log "$run: ${elapsed} s: $got of $ok events at the receiver ($posts POSTs)"
         fi
         pause 0.05
     done
@@ -439,4 +447,4 @@ CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 } >"$TMP/results.md"
 cp "$TMP/results.md" "$RESULTS"
 cat "$TMP/results.md"
-log "written to $RESULTS"
+log "written to $RESULTS (copy it to bench/last-webhooks.md when updating README's figures)"
