@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes tests/spec/schemas.json: the component schemas of Stripe's OpenAPI
+"""Writes tests/api/spec/schemas.json: the component schemas of Stripe's OpenAPI
 spec that the objects stripe-twin returns can reach, stripped to what
-tests/spec_shapes.rs checks (types, nullable, required, enums, properties,
+tests/api/spec_shapes.rs checks (types, nullable, required, enums, properties,
 items, anyOf/oneOf, additionalProperties).
 
 The tests never read the spec itself (a clone of this repository has only
@@ -39,7 +39,7 @@ ROOTS = [
     "payment_intent",
     "payment_method",
     # Not in the spec's subscription_item any more, but endive still sends
-    # subscription_item.plan (tests/spec_shapes.rs checks it as a plan).
+    # subscription_item.plan (tests/api/spec_shapes.rs checks it as a plan).
     "plan",
     "price",
     "product",
@@ -125,7 +125,7 @@ def main():
     raw = source.read_bytes()
     spec = json.loads(raw)
     schemas = reachable(spec["components"]["schemas"])
-    out = Path(__file__).resolve().parent.parent / "tests" / "spec" / "schemas.json"
+    out = Path(__file__).resolve().parent.parent / "tests" / "api" / "spec" / "schemas.json"
     out.parent.mkdir(exist_ok=True)
     info = {
         "generated_by": "scripts/gen_spec_schemas.py",
