@@ -258,7 +258,8 @@ async fn every_returned_object_matches_the_spec(server: TestServer) {
 #[test]
 fn the_check_finds_each_kind_of_problem() {
     let spec = Spec::load();
-    let fixtures: Value = serde_json::from_str(include_str!("../../fixtures/customers.json")).unwrap();
+    let fixtures: Value =
+        serde_json::from_str(include_str!("../../fixtures/customers.json")).unwrap();
     let customer = fixtures[0].clone();
     let clean = spec.check(&customer, "customer", "customer");
     assert_eq!(clean.problems, [], "the shipped fixture matches the spec");

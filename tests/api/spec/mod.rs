@@ -1,5 +1,5 @@
 //! Checks JSON objects against Stripe's OpenAPI component schemas, as
-//! `tests/spec/schemas.json` holds them (generated from Stripe's spec by
+//! `tests/api/spec/schemas.json` holds them (generated from Stripe's spec by
 //! `scripts/gen_spec_schemas.py`; the tests never read the spec itself).
 //!
 //! OpenAPI 3.0 as Stripe writes it, read strictly:
@@ -96,8 +96,8 @@ pub struct Spec {
 
 impl Spec {
     pub fn load() -> Self {
-        let file: Value =
-            serde_json::from_str(include_str!("schemas.json")).expect("tests/spec/schemas.json");
+        let file: Value = serde_json::from_str(include_str!("schemas.json"))
+            .expect("tests/api/spec/schemas.json");
         let schemas: HashMap<String, Value> = file["schemas"]
             .as_object()
             .expect("schemas")
