@@ -66,6 +66,8 @@ pub struct Shared {
     pub webhook_wake: Arc<tokio::sync::Notify>,
     /// How long clients and requests may take.
     pub limits: Limits,
+    /// How the scheduler polls for due work and holds its claims.
+    pub scheduler: crate::scheduler::SchedulerSettings,
     /// Browser origins whose pages may call the API with a secret key
     /// (`*`: any); publishable-key calls come from anywhere.
     pub cors_origins: Vec<String>,
@@ -106,6 +108,7 @@ impl AppState {
             webhooks,
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
             limits: Limits::default(),
+            scheduler: Default::default(),
             cors_origins: Vec::new(),
             seeded: RwLock::new(HashSet::new()),
             clock: crate::clock::Clock,
@@ -125,6 +128,23 @@ impl AppState {
 
     pub fn limits(&self) -> Limits {
         self.0.limits
+    }
+
+    /// The same server with other scheduler settings (before it serves).
+    pub fn with_scheduler(mut self, settings: crate::scheduler::SchedulerSettings) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(shared) => shared.scheduler = settings,
+            None => {
+                tracing::error!(
+                    "scheduler settings set on a server already shared; kept the old ones"
+                )
+            }
+        }
+        self
+    }
+
+    pub fn scheduler(&self) -> &crate::scheduler::SchedulerSettings {
+        &self.0.scheduler
     }
 
     /// The same server letting pages from `origins` use secret keys.
@@ -263,6 +283,22 @@ impl Ctx {
             expand: Vec::new(),
             client: ClientInfo::of(parts),
             origin: origin(state, parts),
+            unit: None,
+        }
+    }
+
+    /// The scheduler running due work in `account`: no request, no caller.
+    /// Its handlers return their writes, committed with the item's
+    /// completion (`commit` here would write at once).
+    pub fn for_worker(state: &AppState, account: String) -> Self {
+        Self {
+            state: state.clone(),
+            account,
+            request_id: String::new(),
+            idempotency_key: None,
+            expand: Vec::new(),
+            client: ClientInfo::default(),
+            origin: state.public_url().unwrap_or_default().to_owned(),
             unit: None,
         }
     }

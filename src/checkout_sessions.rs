@@ -3,7 +3,8 @@
 //! (`checkout_page.rs`).
 //!
 //! A session is `open` until the buyer completes it (`complete`) or it
-//! expires (`expired`, by `/expire` or at `expires_at`). A setup-mode
+//! expires (`expired`, by `/expire` or at `expires_at`, when the scheduler
+//! runs the due item its creation stored). A setup-mode
 //! session's SetupIntent is made with it; as in the current API, the
 //! PaymentIntent (payment mode) or Subscription (subscription mode) is made
 //! when the buyer first submits the page. The intent carries the session's ID, so
@@ -31,7 +32,7 @@ use crate::payment_intents::{self, Attempted};
 use crate::payment_methods::{self, Resolved};
 use crate::prices;
 use crate::setup_intents::{self, Confirmed};
-use crate::store::{Filter, ListQuery, Range, Record, Write};
+use crate::store::{DueItem, Filter, ListQuery, Record, Write};
 use crate::subscriptions;
 
 pub fn router() -> Router<AppState> {
@@ -816,6 +817,7 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
         writes.push(ctx.event("setup_intent.created", &intent, None));
     }
     writes.push(Write::Insert(Record::new(OBJECT, doc.clone())));
+    writes.push(Write::Schedule(expiry_item(&ctx.account, &doc)));
     ctx.commit(&writes).await?;
     ctx.respond(doc).await
 }
@@ -828,8 +830,7 @@ async fn retrieve_checkout_session(
 ) -> ApiResult<Json<Value>> {
     params.finish()?;
     let record = ctx.load(OBJECT, &id, "session").await?;
-    let doc = expire_if_due(&ctx, record).await?;
-    ctx.respond(doc).await
+    ctx.respond(record.data).await
 }
 
 async fn list_checkout_sessions(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
@@ -857,7 +858,6 @@ async fn list_checkout_sessions(Call { ctx, mut params }: Call) -> ApiResult<Jso
     }
     params.take_node("customer_account");
     params.finish()?;
-    expire_all_due(&ctx).await?;
     ctx.list(query, &paging, "/v1/checkout/sessions").await
 }
 
@@ -949,51 +949,55 @@ fn is_due(doc: &Value, now: i64) -> bool {
     doc["status"] == "open" && doc["expires_at"].as_i64().is_some_and(|at| at <= now)
 }
 
-/// A session read after its `expires_at` expires first, as Stripe's would
-/// have meanwhile.
-pub async fn expire_if_due(ctx: &Ctx, record: Record) -> ApiResult<Value> {
-    if !is_due(&record.data, ctx.now()) {
-        return Ok(record.data);
+/// The scheduler's kind for a session's expiry at `expires_at`.
+pub const EXPIRY_KIND: &str = "checkout_session_expiry";
+
+/// The due item that expires a session at its `expires_at`, scheduled
+/// when it is created (one per session: its id follows the session's).
+pub fn expiry_item(account: &str, doc: &Value) -> DueItem {
+    let id = doc["id"].as_str().unwrap_or_default();
+    DueItem {
+        id: format!("due_expire_{id}"),
+        account: account.to_owned(),
+        test_clock: None,
+        due_at: doc["expires_at"].as_i64().unwrap_or_default() * 1000,
+        kind: EXPIRY_KIND.to_owned(),
+        target: id.to_owned(),
+        payload: json!({}),
+        claimed_by: None,
     }
-    let id = record.id.clone();
-    ctx.retry(|| async {
-        let record = ctx.load(OBJECT, &id, "session").await?;
-        if !is_due(&record.data, ctx.now()) {
-            return Ok((Vec::new(), record.data));
-        }
-        expire_writes(ctx, &record).await
-    })
-    .await
 }
 
-/// Expires every open session of the account whose time is up, so that
-/// lists filtered by status see them as Stripe would.
-async fn expire_all_due(ctx: &Ctx) -> ApiResult<()> {
-    let mut query = ListQuery::new(OBJECT);
-    query.limit = 100;
-    query
-        .filters
-        .push(Filter::Field("status", vec![json!("open")]));
-    query.filters.push(Filter::FieldRange(
-        "expires_at",
-        Range {
-            lte: Some(ctx.now()),
-            ..Range::default()
-        },
-    ));
-    // Each pass expires what it finds, so the next pass sees the rest; the
-    // bound only guards against a pass that could not expire anything.
-    for _ in 0..100 {
-        let due = ctx.list_records(&query).await?;
-        let done = due.len() < 100;
-        for record in due {
-            expire_if_due(ctx, record).await?;
-        }
-        if done {
-            break;
-        }
+/// Runs at `expires_at`: the session expires (and `checkout.session.expired`
+/// is sent) whether or not anyone looks at it. One completed or expired
+/// meanwhile stays as it is.
+pub async fn expire_when_due(ctx: Ctx, item: DueItem) -> ApiResult<Vec<Write>> {
+    let Some(record) = ctx.get(&item.target).await? else {
+        return Ok(Vec::new()); // its account's data was wiped
+    };
+    if record.object != OBJECT || record.data["status"] != "open" {
+        return Ok(Vec::new());
     }
-    Ok(())
+    if !is_due(&record.data, ctx.now()) {
+        // Not yet (the item ran early): again at the session's time.
+        return Ok(vec![Write::Schedule(expiry_item(
+            &ctx.account,
+            &record.data,
+        ))]);
+    }
+    Ok(expire_writes(&ctx, &record).await?.0)
+}
+
+/// The session as its buyer sees it: one whose time is up is expired, even
+/// in the moment before the scheduler has stored that.
+pub fn as_seen(doc: Value, now: i64) -> Value {
+    if !is_due(&doc, now) {
+        return doc;
+    }
+    let mut doc = doc;
+    doc["status"] = json!("expired");
+    doc["url"] = Value::Null;
+    doc
 }
 
 // ---- paying ------------------------------------------------------------------
@@ -1021,7 +1025,8 @@ pub enum Submitted {
 async fn load_open(ctx: &Ctx, id: &str) -> ApiResult<Result<Record, Value>> {
     let record = ctx.load(OBJECT, id, "session").await?;
     if is_due(&record.data, ctx.now()) {
-        return Ok(Err(expire_if_due(ctx, record).await?));
+        // Stripe: after it expires, a customer can't complete a session.
+        return Ok(Err(as_seen(record.data, ctx.now())));
     }
     if record.data["status"] != "open" {
         return Ok(Err(record.data));

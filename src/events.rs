@@ -48,8 +48,8 @@ async fn list_events(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
         )),
         None => {}
     }
-    // Stripe keeps events for 30 days; older ones are purged by the webhook
-    // worker, and hidden here until it does.
+    // Stripe keeps events for 30 days; older ones are purged by an hourly
+    // due item (see `webhooks::purge_old_events`), and hidden here until then.
     let oldest = ctx.now() - EVENT_RETENTION;
     paging.created.gte = Some(paging.created.gte.map_or(oldest, |gte| gte.max(oldest)));
     match (kind, kinds) {

@@ -11,14 +11,16 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header::CONTENT_TYP
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::api::AppState;
+use crate::api::{AppState, Ctx};
 use crate::auth;
 use crate::error::{ApiError, ApiResult, ErrorType};
 use crate::ids;
-use crate::store::{Claim, IdempotencyRequest};
+use crate::store::{Claim, DueItem, IdempotencyRequest, Purge, Write};
 
 /// Stripe keeps keys for 24 hours.
 const KEY_LIFETIME_SECS: i64 = 24 * 60 * 60;
+/// The periodic due item that forgets expired keys.
+pub const RETENTION_KIND: &str = "sweep_idempotency_keys";
 /// How long a claim holds without renewal: a server that died holding it
 /// blocks retries this long at most.
 pub const HOLD_MS: i64 = 5_000;
@@ -71,6 +73,14 @@ pub fn key_of(headers: &HeaderMap, method: &Method) -> ApiResult<Option<String>>
         )));
     }
     Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// The retention sweep (a periodic due item): keys past their lifetime
+/// go. Claiming already treats them as unused; this keeps the table small.
+pub async fn purge_old_keys(_: Ctx, _: DueItem) -> ApiResult<Vec<Write>> {
+    // Keys live in real time: a test clock does not age them.
+    let before = crate::clock::wall() - KEY_LIFETIME_SECS;
+    Ok(vec![Write::Purge(Purge::IdempotencyKeys { before })])
 }
 
 /// Claims the request's key, or answers for it.

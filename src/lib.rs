@@ -36,6 +36,7 @@ pub mod payment_intents;
 pub mod payment_methods;
 pub mod prices;
 pub mod products;
+pub mod scheduler;
 pub mod search;
 pub mod serve;
 pub mod setup_intents;
@@ -136,14 +137,32 @@ pub async fn serve(
         state.store_handle(),
         state.webhooks().clone(),
         state.webhook_wake(),
-        stopped,
+        stopped.clone(),
     ));
+    workers.spawn(scheduler::run(state.clone(), due_kinds(), stopped));
     let header_timeout = state.limits().header;
     let served = serve::accept_loop(listener, app(state), header_timeout, shutdown).await;
     // The workers go with the server; what they still owe stays in the store.
     let _ = stop_workers.send(true);
     while workers.join_next().await.is_some() {}
     served
+}
+
+/// The kinds of due work and what runs them: resources register theirs
+/// here, so the scheduler depends on none of them.
+fn due_kinds() -> scheduler::Kinds {
+    const HOURLY: Duration = Duration::from_secs(3600);
+    scheduler::Kinds::default()
+        .on(
+            checkout_sessions::EXPIRY_KIND,
+            checkout_sessions::expire_when_due,
+        )
+        .every(webhooks::RETENTION_KIND, HOURLY, webhooks::purge_old_events)
+        .every(
+            idempotency::RETENTION_KIND,
+            HOURLY,
+            idempotency::purge_old_keys,
+        )
 }
 
 /// Every request gets a `Request-Id` of ours; one the client sent is

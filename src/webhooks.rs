@@ -18,14 +18,18 @@ use sha2::Sha256;
 use tokio::sync::{Notify, OnceCell, watch};
 use tokio::task::JoinSet;
 
+use crate::api::Ctx;
+use crate::error::ApiResult;
 use crate::ids;
-use crate::store::{Delivery, Record, Store};
+use crate::store::{Delivery, DueItem, Purge, Record, Store, Write};
 
 /// The forwarding secret when none is configured: fixed and documented so
 /// an app's test configuration can hold it.
 pub const DEFAULT_FORWARD_SECRET: &str = "whsec_stripetwin_forwarding_secret_0000000000";
 /// Stripe keeps events for 30 days.
 pub const EVENT_RETENTION: i64 = 30 * 24 * 60 * 60;
+/// The periodic due item that forgets older events.
+pub const RETENTION_KIND: &str = "sweep_events";
 const USER_AGENT: &str = "Stripe/1.0 (+https://stripe.com/docs/webhooks)";
 /// How much of a receiver's answer an attempt keeps.
 const RESPONSE_SNIPPET: usize = 1024;
@@ -115,6 +119,13 @@ fn wants(endpoint: &Record, event: &Record) -> bool {
             .is_some_and(|types| types.iter().any(|t| t == "*" || t == kind))
 }
 
+/// The retention sweep (a periodic due item): events older than Stripe
+/// keeps them go, with their deliveries.
+pub async fn purge_old_events(ctx: Ctx, _: DueItem) -> ApiResult<Vec<Write>> {
+    let before = ctx.now() - EVENT_RETENTION;
+    Ok(vec![Write::Purge(Purge::Events { before })])
+}
+
 /// Delivery times are in milliseconds: retry schedules go below a second.
 use crate::clock::wall_ms as now_ms;
 
@@ -186,7 +197,6 @@ pub async fn run(
             stop.clone(),
         ));
     }
-    let mut last_purge = None::<Stopwatch>;
     let fan_settings = settings.clone();
     let fan = move |account: &str, event: &Record, endpoints: &[Record]| {
         plan(&fan_settings, account, event, endpoints)
@@ -204,15 +214,6 @@ pub async fn run(
         } else {
             // One slot looks for due retries; it wakes another if it found one.
             work.notify_one();
-        }
-        if last_purge.is_none_or(|at: Stopwatch| at.elapsed() > Duration::from_secs(3600)) {
-            last_purge = Some(Stopwatch::start());
-            if let Err(err) = store
-                .purge_events(crate::clock::wall() - EVENT_RETENTION)
-                .await
-            {
-                tracing::warn!("webhooks: purging old events failed: {err}");
-            }
         }
         // Woken at once by this process's commits; the poll finds the
         // events other processes wrote.

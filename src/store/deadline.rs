@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    Claim, Delivery, FanOutPlan, IdempotencyRequest, ListQuery, Owner, Record, Store, StoreError,
-    StoreResult, Write,
+    Claim, Delivery, DueItem, FanOutPlan, IdempotencyRequest, ListQuery, Owner, Record, Store,
+    StoreError, StoreResult, Write,
 };
 
 /// How long any store call may take.
@@ -138,8 +138,14 @@ impl Store for Deadline {
         self.within(CALL_LIMIT, self.inner.list_deliveries(account, limit))
             .await
     }
-    async fn purge_events(&self, before: i64) -> StoreResult<u64> {
-        self.within(CALL_LIMIT, self.inner.purge_events(before))
-            .await
+    async fn claim_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        claimer: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<DueItem>> {
+        let call = self.inner.claim_due(now, lease_until, claimer, limit);
+        self.within(CALL_LIMIT, call).await
     }
 }

@@ -8,7 +8,9 @@
 
 mod deadline;
 mod postgres;
+mod postgres_due;
 mod sqlite;
+mod sqlite_due;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -125,6 +127,56 @@ pub enum Write {
     /// Store the answer of the idempotent request that claimed a key, in
     /// the same transaction as the request's objects and events.
     Answer(Answer),
+    /// Work that falls due later, stored with the change that makes it
+    /// due. An item already stored under the same id stays as it is (so
+    /// every server may ensure a periodic item at start-up).
+    Schedule(DueItem),
+    /// Forgets a due item, if there is one.
+    Unschedule {
+        id: String,
+    },
+    /// The claimed item ran: deleted in the transaction that commits what
+    /// running it changed. A claim another scheduler has taken over since
+    /// (the lease ran out) refuses it, and the writes with it
+    /// (`StoreError::ClaimLost`): an item's effects land once.
+    Done {
+        id: String,
+        claimed_by: String,
+    },
+    /// Forgets data older than its retention, across accounts.
+    Purge(Purge),
+}
+
+/// Data kept for a while only (see [`Write::Purge`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Purge {
+    /// Events (and their deliveries) created before this (unix seconds).
+    Events { before: i64 },
+    /// Idempotency keys first used before this (unix seconds) and no
+    /// longer held by a running request.
+    IdempotencyKeys { before: i64 },
+}
+
+/// One piece of work due at a time: what the scheduler runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueItem {
+    /// Fixed by the kind for items that exist once (a session's expiry, a
+    /// sweep), so they can be found and replaced.
+    pub id: String,
+    /// The account it acts in ("" for work across accounts).
+    pub account: String,
+    /// The test clock whose time it follows; None: real time.
+    pub test_clock: Option<String>,
+    /// Unix milliseconds.
+    pub due_at: i64,
+    /// Which registered handler runs it.
+    pub kind: String,
+    /// The object it acts on ("" when none).
+    pub target: String,
+    /// What else the handler needs.
+    pub payload: Value,
+    /// The claim holding it (set by `claim_due`).
+    pub claimed_by: Option<String>,
 }
 
 /// What a request with an `Idempotency-Key` answered, kept for replays.
@@ -344,8 +396,18 @@ pub trait Store: Send + Sync + 'static {
     async fn record_attempt(&self, delivery: &Delivery, succeeded: bool) -> StoreResult<()>;
     /// An account's deliveries, newest first.
     async fn list_deliveries(&self, account: &str, limit: i64) -> StoreResult<Vec<Delivery>>;
-    /// Forgets events (and their deliveries) created before `before`.
-    async fn purge_events(&self, before: i64) -> StoreResult<u64>;
+
+    /// Claims up to `limit` items due at `now` (milliseconds), earliest
+    /// first, that no one holds (or whose holder's lease ran out), for
+    /// `claimer` until `lease_until`. An item is held by one claim at a time,
+    /// whichever server process asks.
+    async fn claim_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        claimer: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<DueItem>>;
 }
 
 impl ListQuery {

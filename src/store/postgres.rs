@@ -12,8 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::{
-    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Owner, Record,
-    Store, StoreError, StoreResult, Write, existing_claim, literal, path_segments,
+    Claim, Cursor, Delivery, DueItem, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Owner,
+    Record, Store, StoreError, StoreResult, Write, existing_claim, literal, path_segments,
 };
 
 pub struct PostgresStore {
@@ -388,6 +388,10 @@ impl Store for PostgresStore {
                         return Err(StoreError::ClaimLost);
                     }
                 }
+                Write::Schedule(_)
+                | Write::Unschedule { .. }
+                | Write::Done { .. }
+                | Write::Purge(_) => super::postgres_due::apply(&mut tx, write).await?,
             }
         }
         tx.commit().await?;
@@ -488,7 +492,12 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         // The worker locks outbox rows, then the events they name: take the
         // tables in the same order, so a wipe waits instead of deadlocking.
-        for table in ["webhook_outbox", "webhook_deliveries", "idempotency_keys"] {
+        for table in [
+            "webhook_outbox",
+            "webhook_deliveries",
+            "idempotency_keys",
+            "due_items",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account = $1"))
                 .bind(account)
                 .execute(&mut *tx)
@@ -614,20 +623,14 @@ impl Store for PostgresStore {
         rows.iter().map(delivery_from_row).collect()
     }
 
-    async fn purge_events(&self, before: i64) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await?;
-        // Deliveries before events: the order record_attempt locks them in.
-        sqlx::query("DELETE FROM webhook_deliveries WHERE created < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
-        let removed = sqlx::query("DELETE FROM objects WHERE object = 'event' AND created < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(removed)
+    async fn claim_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        claimer: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<DueItem>> {
+        super::postgres_due::claim(&self.pool, now, lease_until, claimer, limit).await
     }
 }
 

@@ -14,8 +14,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    Claim, Cursor, Delivery, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Owner, Record,
-    Store, StoreError, StoreResult, Write, existing_claim, literal,
+    Claim, Cursor, Delivery, DueItem, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Owner,
+    Record, Store, StoreError, StoreResult, Write, existing_claim, literal,
 };
 
 pub struct SqliteStore {
@@ -433,6 +433,10 @@ impl Store for SqliteStore {
                         return Err(StoreError::ClaimLost);
                     }
                 }
+                Write::Schedule(_)
+                | Write::Unschedule { .. }
+                | Write::Done { .. }
+                | Write::Purge(_) => super::sqlite_due::apply(&mut tx, write).await?,
             }
         }
         tx.commit().await?;
@@ -529,7 +533,12 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin().await?;
         // The worker locks outbox rows, then the events they name: take the
         // tables in the same order, so a wipe waits instead of deadlocking.
-        for table in ["webhook_outbox", "webhook_deliveries", "idempotency_keys"] {
+        for table in [
+            "webhook_outbox",
+            "webhook_deliveries",
+            "idempotency_keys",
+            "due_items",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account = ?"))
                 .bind(account)
                 .execute(&mut *tx)
@@ -668,20 +677,14 @@ impl Store for SqliteStore {
         rows.iter().map(delivery_from_row).collect()
     }
 
-    async fn purge_events(&self, before: i64) -> StoreResult<u64> {
-        let mut tx = self.writer.begin().await?;
-        // Deliveries before events: the order record_attempt locks them in.
-        sqlx::query("DELETE FROM webhook_deliveries WHERE created < ?")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
-        let removed = sqlx::query("DELETE FROM objects WHERE object = 'event' AND created < ?")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(removed)
+    async fn claim_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        claimer: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<DueItem>> {
+        super::sqlite_due::claim(&self.writer, now, lease_until, claimer, limit).await
     }
 }
 

@@ -149,6 +149,16 @@ impl Stopped {
         webhooks: WebhookSettings,
         wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
     ) -> TestServer {
+        self.start_wrapped_tuned(webhooks, wrap, None).await
+    }
+
+    /// `start_wrapped`, with the server's state adjusted by `tune`.
+    pub async fn start_wrapped_tuned(
+        self,
+        webhooks: WebhookSettings,
+        wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+        tune: Option<Tune>,
+    ) -> TestServer {
         let store = open_store_at(
             self.backend,
             self.schema.as_deref(),
@@ -164,7 +174,7 @@ impl Stopped {
             db_path: self.db_path,
             fixtures: self.fixtures,
             webhooks,
-            tune: None,
+            tune,
         };
         TestServer::launch(launch, store).await
     }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use stripe_twin::store::{
-    Claim, Delivery, FanOutPlan, IdempotencyRequest, ListQuery, Owner, Record, Store, StoreResult,
-    Write,
+    Claim, Delivery, DueItem, FanOutPlan, IdempotencyRequest, ListQuery, Owner, Record, Store,
+    StoreResult, Write,
 };
 use tokio::sync::Notify;
 
@@ -157,7 +157,13 @@ impl Store for Observed {
     async fn list_deliveries(&self, account: &str, limit: i64) -> StoreResult<Vec<Delivery>> {
         self.inner.list_deliveries(account, limit).await
     }
-    async fn purge_events(&self, before: i64) -> StoreResult<u64> {
-        self.inner.purge_events(before).await
+    async fn claim_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        claimer: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<DueItem>> {
+        self.inner.claim_due(now, lease_until, claimer, limit).await
     }
 }

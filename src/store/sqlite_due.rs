@@ -1,0 +1,120 @@
+//! SQLite's share of the scheduler: due items, their claims and the
+//! retention sweeps, applied inside `commit`'s transaction.
+
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use super::{DueItem, Purge, StoreError, StoreResult, Write};
+
+const DUE_COLUMNS: &str = "id, account, test_clock, due_at, kind, target, payload, claimed_by";
+
+/// Applies one of the scheduler's writes (any other write is a bug).
+pub async fn apply(tx: &mut SqliteConnection, write: &Write) -> StoreResult<()> {
+    match write {
+        Write::Schedule(item) => {
+            sqlx::query(
+                "INSERT INTO due_items (id, account, test_clock, due_at, kind, target, payload, claimed_by, locked_until)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&item.id)
+            .bind(&item.account)
+            .bind(&item.test_clock)
+            .bind(item.due_at)
+            .bind(&item.kind)
+            .bind(&item.target)
+            .bind(item.payload.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Write::Unschedule { id } => {
+            sqlx::query("DELETE FROM due_items WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Write::Done { id, claimed_by } => {
+            let done = sqlx::query("DELETE FROM due_items WHERE id = ? AND claimed_by = ?")
+                .bind(id)
+                .bind(claimed_by)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::ClaimLost);
+            }
+        }
+        Write::Purge(purge) => self::purge(tx, *purge).await?,
+        Write::Insert(_) | Write::Update(_) | Write::Answer(_) => {
+            unreachable!("not a scheduler write")
+        }
+    }
+    Ok(())
+}
+
+async fn purge(tx: &mut SqliteConnection, purge: Purge) -> StoreResult<()> {
+    match purge {
+        Purge::Events { before } => {
+            // Deliveries before events: the order record_attempt locks them in.
+            sqlx::query("DELETE FROM webhook_deliveries WHERE created < ?")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM objects WHERE object = 'event' AND created < ?")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Purge::IdempotencyKeys { before } => {
+            sqlx::query(
+                "DELETE FROM idempotency_keys WHERE created < ?
+                 AND (status IS NOT NULL OR coalesce(locked_until, 0) < ?)",
+            )
+            .bind(before)
+            .bind(before.saturating_mul(1000))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The single writer connection makes the select-and-mark one step.
+pub async fn claim(
+    writer: &SqlitePool,
+    now: i64,
+    lease_until: i64,
+    claimer: &str,
+    limit: i64,
+) -> StoreResult<Vec<DueItem>> {
+    let rows = sqlx::query(&format!(
+        "UPDATE due_items SET claimed_by = ?, locked_until = ? WHERE id IN (
+            SELECT id FROM due_items
+            WHERE due_at <= ? AND (locked_until IS NULL OR locked_until < ?)
+            ORDER BY due_at, id LIMIT ?)
+         RETURNING {DUE_COLUMNS}"
+    ))
+    .bind(claimer)
+    .bind(lease_until)
+    .bind(now)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(writer)
+    .await?;
+    let mut items = rows
+        .iter()
+        .map(|row| {
+            let payload: String = row.try_get("payload")?;
+            Ok(DueItem {
+                id: row.try_get("id")?,
+                account: row.try_get("account")?,
+                test_clock: row.try_get("test_clock")?,
+                due_at: row.try_get("due_at")?,
+                kind: row.try_get("kind")?,
+                target: row.try_get("target")?,
+                payload: serde_json::from_str(&payload)?,
+                claimed_by: row.try_get("claimed_by")?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    // RETURNING keeps no order.
+    items.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
+    Ok(items)
+}
