@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes src/stripe_operations.txt: every operation of Stripe's v1 API (one
+"""Writes src/http/stripe_operations.txt: every operation of Stripe's v1 API (one
 "METHOD /v1/path/{param}" a line), from Stripe's OpenAPI spec.
 
-stripe-twin compiles the list in (src/stripe_operations.rs) to tell an
+stripe-twin compiles the list in (src/http/stripe_operations.rs) to tell an
 operation it does not emulate from a URL that is not Stripe's. Run it again
 when the spec moves on:
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = REPO.parent / "shared" / "stripe-openapi" / "spec3-2026-08-26.dahlia.json"
-OUTPUT = REPO / "src" / "stripe_operations.txt"
+OUTPUT = REPO / "src" / "http" / "stripe_operations.txt"
 METHODS = ("get", "post", "delete", "put", "patch")
 
 

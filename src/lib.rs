@@ -6,46 +6,17 @@
 // Stripe objects are large JSON literals.
 #![recursion_limit = "256"]
 
-pub mod api;
-pub mod auth;
-pub mod authorize_page;
-pub mod balance_transactions;
-pub mod charges;
-pub mod checkout_page;
-pub mod checkout_sessions;
 pub mod clock;
 pub mod config;
-pub mod customers;
-pub mod error;
-pub mod event_types;
-pub mod events;
-pub mod expand;
+pub mod core;
 pub mod fixtures;
-pub mod form;
-pub mod idempotency;
+pub mod http;
 pub mod ids;
-pub mod intents;
-pub mod invoices;
-pub mod mandates;
-pub mod money;
-pub mod not_emulated;
 pub mod pages;
-pub mod param_limits;
-pub mod params;
-pub mod payment_intents;
-pub mod payment_methods;
-pub mod prices;
-pub mod products;
+pub mod resources;
 pub mod scheduler;
-pub mod search;
 pub mod serve;
-pub mod setup_intents;
 pub mod store;
-pub mod stripe_operations;
-pub mod subscriptions;
-pub mod test_cards;
-pub mod unit_of_work;
-pub mod webhook_endpoints;
 pub mod webhooks;
 
 use std::future::Future;
@@ -65,9 +36,18 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use api::Call;
-pub use api::{API_VERSION, AppState, Limits};
-use error::{ApiError, ApiResult};
+use http::api::Call;
+pub use http::api::{API_VERSION, AppState, Limits};
+use http::error::{ApiError, ApiResult};
+use http::{api, form, idempotency, not_emulated, stripe_operations, unit_of_work};
+use pages::{authorize as authorize_page, checkout as checkout_page};
+use resources::billing::{invoices, subscriptions};
+use resources::catalog::{prices, products};
+use resources::checkout::sessions as checkout_sessions;
+use resources::payments::{
+    balance_transactions, charges, mandates, payment_intents, payment_methods, setup_intents,
+};
+use resources::{customers, events, webhook_endpoints};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 

@@ -24,8 +24,8 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::api::{AppState, Ctx};
-use crate::error::ApiResult;
+use crate::http::api::{AppState, Ctx};
+use crate::http::error::ApiResult;
 use crate::ids;
 use crate::store::{DueItem, StoreError, Write};
 

@@ -18,8 +18,8 @@ use sha2::Sha256;
 use tokio::sync::{Notify, OnceCell, watch};
 use tokio::task::JoinSet;
 
-use crate::api::Ctx;
-use crate::error::ApiResult;
+use crate::http::api::Ctx;
+use crate::http::error::ApiResult;
 use crate::ids;
 use crate::store::{Delivery, DueItem, Purge, Record, Store, Write};
 

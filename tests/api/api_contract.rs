@@ -278,7 +278,7 @@ async fn oversized_body_gets_413(server: &TestServer) {
     );
     socket.write_all(head.as_bytes()).await.unwrap();
     socket
-        .write_all(&vec![b'a'; stripe_twin::api::MAX_BODY_BYTES + 1])
+        .write_all(&vec![b'a'; stripe_twin::http::api::MAX_BODY_BYTES + 1])
         .await
         .unwrap();
     let mut response = Vec::new();

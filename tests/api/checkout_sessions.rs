@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{TestServer, browser, enc, events_in_order, id, submit};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use stripe_twin::checkout_sessions;
+use stripe_twin::resources::checkout::sessions as checkout_sessions;
 use stripe_twin::store::Write;
 
 const SESSIONS: &str = "/v1/checkout/sessions";

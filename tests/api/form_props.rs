@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use stripe_twin::form::{Node, decode};
+use stripe_twin::http::form::{Node, decode};
 
 /// Percent-encodes like the SDKs do (spaces as %20 or +, brackets either way).
 fn encode_component(text: &str, plus_for_space: bool, encode_brackets: bool) -> String {

@@ -6,10 +6,10 @@ use crate::common;
 
 use common::{KEY, TestServer, enc};
 use serde_json::{Value, json};
-use stripe_twin::api::{AppState, ClientInfo, Ctx};
-use stripe_twin::error::Named;
-use stripe_twin::params::Params;
-use stripe_twin::prices;
+use stripe_twin::http::api::{AppState, ClientInfo, Ctx};
+use stripe_twin::http::error::Named;
+use stripe_twin::http::params::Params;
+use stripe_twin::resources::catalog::prices;
 
 backend_tests!(
     product_create_retrieve_update_delete,
@@ -1324,7 +1324,7 @@ async fn bad_inputs_answer_stripe_errors(server: TestServer) {
 fn context(server: &TestServer) -> Ctx {
     Ctx {
         state: AppState::new(server.store.clone(), None),
-        account: stripe_twin::auth::account_of(KEY),
+        account: stripe_twin::http::auth::account_of(KEY),
         request_id: "req_test".to_owned(),
         idempotency_key: None,
         expand: Vec::new(),
@@ -1336,7 +1336,7 @@ fn context(server: &TestServer) -> Ctx {
 
 /// `items[0][price_data]` of a form body, as a subscription handler sees it.
 fn price_data(body: &str) -> Params {
-    let map = stripe_twin::form::decode(body.as_bytes()).expect("a form body");
+    let map = stripe_twin::http::form::decode(body.as_bytes()).expect("a form body");
     let mut items = Params::new(map)
         .object_list("items")
         .expect("a list")

@@ -798,7 +798,7 @@ async fn endpoint_gets_no_event_from_before_it_existed(server: TestServer) {
     server
         .store
         .commit(
-            &stripe_twin::auth::account_of(KEY),
+            &stripe_twin::http::auth::account_of(KEY),
             &[Write::Insert(Record::new("event", early.clone()))],
         )
         .await

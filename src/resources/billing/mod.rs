@@ -1,0 +1,3 @@
+//! Billing: invoices and subscriptions.
+pub mod invoices;
+pub mod subscriptions;

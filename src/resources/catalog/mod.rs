@@ -1,0 +1,3 @@
+//! The catalog: products and their prices.
+pub mod prices;
+pub mod products;

@@ -1,0 +1,124 @@
+//! `/v1/balance_transactions`: what each successful charge adds to the
+//! account's balance, with Stripe's fee (retrieve, list, and
+//! `expand[]=balance_transaction` on charges).
+
+use axum::extract::Path;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::http::api::{AppState, Call, ListParams};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::expand::strip_hidden;
+use crate::store::{Filter, ListQuery, Record};
+
+const DAY: i64 = 24 * 60 * 60;
+/// Funds become available two days after the charge, at midnight UTC (the
+/// standard US payout timing; weekends and holidays are not counted).
+const AVAILABLE_AFTER_DAYS: i64 = 2;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/balance_transactions", get(list_balance_transactions))
+        .route(
+            "/v1/balance_transactions/{id}",
+            get(retrieve_balance_transaction),
+        )
+}
+
+/// Stripe's standard US pricing for online payments: 2.9% + 30 (in the
+/// currency's minor unit), plus 1.5% for a card issued outside the US.
+pub fn stripe_fee(amount: i64, payment_method: &Value) -> i64 {
+    let international = payment_method["type"] == "card"
+        && payment_method["card"]["country"]
+            .as_str()
+            .is_some_and(|country| country != "US");
+    let basis_points: i128 = if international { 440 } else { 290 };
+    let percent = (i128::from(amount) * basis_points + 5_000) / 10_000;
+    i64::try_from(percent)
+        .unwrap_or(i64::MAX)
+        .saturating_add(30)
+}
+
+/// The balance transaction of a charge that succeeded (its
+/// `balance_transaction` names it).
+pub fn for_charge(charge: &Value, payment_method: &Value) -> Record {
+    let amount = charge["amount"].as_i64().unwrap_or_default();
+    let created = charge["created"].as_i64().unwrap_or_default();
+    let fee = stripe_fee(amount, payment_method).min(amount);
+    let doc = json!({
+        "id": charge["balance_transaction"],
+        "object": "balance_transaction",
+        "amount": amount,
+        "available_on": (created.div_euclid(DAY) + AVAILABLE_AFTER_DAYS) * DAY,
+        "balance_type": "payments",
+        "created": created,
+        "currency": charge["currency"],
+        "description": charge["description"],
+        "exchange_rate": null,
+        "fee": fee,
+        "fee_details": [{
+            "amount": fee,
+            "application": null,
+            "currency": charge["currency"],
+            "description": "Stripe processing fees",
+            "type": "stripe_fee",
+        }],
+        "net": amount - fee,
+        "reporting_category": "charge",
+        "source": charge["id"],
+        "status": "pending",
+        "type": "charge",
+    });
+    Record::new("balance_transaction", doc)
+}
+
+/// A balance transaction as of now: `available` once its `available_on`
+/// has passed (stored as `pending`, as it was made).
+pub fn as_of(doc: &mut Value, now: i64) {
+    if doc["status"] == "pending" && doc["available_on"].as_i64().is_some_and(|at| at <= now) {
+        doc["status"] = json!("available");
+    }
+}
+
+async fn retrieve_balance_transaction(
+    Path(id): Path<String>,
+    Call { ctx, params }: Call,
+) -> ApiResult<Json<Value>> {
+    params.finish()?;
+    let record = ctx.load("balance_transaction", &id, "id").await?;
+    ctx.respond(strip_hidden(record.data)).await
+}
+
+async fn list_balance_transactions(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+    let paging = ListParams::take(&mut params)?;
+    let mut query = ListQuery::new("balance_transaction");
+    for field in ["source", "type", "currency"] {
+        if let Some(value) = params.string(field)? {
+            query.filters.push(Filter::Field(field, vec![json!(value)]));
+        }
+    }
+    if let Some(payout) = params.string("payout")? {
+        // No payouts are made, so none can be named.
+        return Err(ApiError::no_such("payout", &payout, "payout"));
+    }
+    params.finish()?;
+    ctx.list(query, &paging, "/v1/balance_transactions").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fees_follow_standard_us_pricing() {
+        let domestic = json!({"type": "card", "card": {"country": "US"}});
+        let abroad = json!({"type": "card", "card": {"country": "FR"}});
+        let amazon = json!({"type": "amazon_pay"});
+        assert_eq!(stripe_fee(2000, &domestic), 88);
+        assert_eq!(stripe_fee(1000, &abroad), 74);
+        assert_eq!(stripe_fee(1500, &amazon), 74);
+        // No overflow at the largest amounts.
+        assert!(stripe_fee(i64::MAX, &domestic) > 0);
+    }
+}
