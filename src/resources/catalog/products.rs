@@ -12,7 +12,7 @@ use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::params::{Params, Patch, Update};
 use crate::http::search::{self, FieldKind};
 use crate::ids;
-use crate::resources::catalog::prices;
+use crate::resources::catalog::price_data as prices;
 use crate::resources::customers::nullable_text;
 use crate::store::{Filter, ListQuery, Record, Write};
 
