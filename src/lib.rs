@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod fixtures;
 pub mod http;
@@ -27,7 +28,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header::CONTENT_TYPE};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::get;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -36,9 +37,8 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use http::api::Call;
 pub use http::api::{API_VERSION, AppState, Limits};
-use http::error::{ApiError, ApiResult};
+use http::error::ApiError;
 use http::{api, form, idempotency, not_emulated, stripe_operations, unit_of_work};
 use pages::{authorize as authorize_page, checkout as checkout_page};
 use resources::billing::{invoices, subscriptions};
@@ -68,7 +68,7 @@ pub fn app(state: AppState) -> Router {
         .merge(prices::router())
         .merge(checkout_sessions::router())
         .merge(webhook_endpoints::router())
-        .route("/_config/data", delete(wipe_account_data))
+        .merge(control::router())
         // Inside the unit of work: a panic is a 5xx it does not commit.
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".into()).into_response()
@@ -241,20 +241,4 @@ async fn healthz(State(state): State<AppState>) -> Response {
         )
             .into_response(),
     }
-}
-
-/// `DELETE /_config/data`: forgets every object of the caller's account,
-/// then gives it a fresh copy of the fixtures: the account's starting state.
-async fn wipe_account_data(Call { ctx, params }: Call) -> ApiResult<axum::Json<serde_json::Value>> {
-    params.finish()?;
-    // The fixtures marker is bookkeeping, not one of the caller's objects.
-    let marker = ctx.get(fixtures::MARKER_ID).await?.is_some();
-    let removed = ctx.store().wipe_account(&ctx.account).await?;
-    ctx.state.reseed(&ctx.account).await?;
-    Ok(axum::Json(json!({
-        "object": "account_data",
-        "deleted": true,
-        "objects_removed": removed.saturating_sub(u64::from(marker)),
-        "fixtures_restored": ctx.state.fixtures().len(),
-    })))
 }

@@ -15,7 +15,6 @@ use crate::http::params::{Params, Patch, Update};
 use crate::ids;
 use crate::resources::payments::intents;
 use crate::store::{ListQuery, Record, Write};
-use crate::webhooks;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,7 +28,6 @@ pub fn router() -> Router<AppState> {
                 .post(update_webhook_endpoint)
                 .delete(delete_webhook_endpoint),
         )
-        .route("/_config/webhook_deliveries", get(list_webhook_deliveries))
 }
 
 const OBJECT: &str = "webhook_endpoint";
@@ -205,24 +203,4 @@ async fn list_webhook_endpoints(Call { ctx, mut params }: Call) -> ApiResult<Jso
     params.finish()?;
     ctx.list(ListQuery::new(OBJECT), &paging, "/v1/webhook_endpoints")
         .await
-}
-
-/// `GET /_config/webhook_deliveries`: the caller's webhook deliveries,
-/// newest first, each with its attempts (status code, duration, the
-/// receiver's answer, the next retry).
-async fn list_webhook_deliveries(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
-    let limit = params.int("limit")?.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid_param(
-            "limit",
-            format!("Invalid limit: must be between 1 and 1000 (you sent {limit})"),
-        ));
-    }
-    params.finish()?;
-    let deliveries = ctx.store().list_deliveries(&ctx.account, limit).await?;
-    Ok(Json(json!({
-        "object": "list",
-        "data": deliveries.iter().map(webhooks::delivery_view).collect::<Vec<_>>(),
-        "url": "/_config/webhook_deliveries",
-    })))
 }
