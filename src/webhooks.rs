@@ -315,61 +315,15 @@ async fn attempt(
         let _ = store.record_attempt(&delivery, false).await;
         return;
     };
-    // An endpoint's retries follow it: none once it is deleted or
-    // disabled, to its current URL and secret otherwise (the forwarding
-    // URL's delivery carries its own).
-    let mut secret = delivery.data["secret"].clone();
-    if let Some(endpoint_id) = delivery.data["endpoint"].as_str().map(str::to_owned) {
-        match store.get(&delivery.account, &endpoint_id).await {
-            Ok(Some(endpoint)) if !endpoint.deleted && endpoint.data["status"] == "enabled" => {
-                delivery.data["url"] = endpoint.data["url"].clone();
-                secret = endpoint.data["_twin_secret"].clone();
-            }
-            Ok(_) => {
-                delivery.status = "failed".to_owned();
-                delivery.next_attempt_at = None;
-                delivery.data["canceled"] = json!("the endpoint was deleted or disabled");
-                let _ = store.record_attempt(&delivery, false).await;
-                return;
-            }
-            Err(err) => {
-                tracing::warn!("webhooks: loading {endpoint_id} failed: {err}");
-                return;
-            }
-        }
-    }
+    let Some(secret) = follow_endpoint(store, &mut delivery).await else {
+        return;
+    };
     let body = serde_json::to_string_pretty(&event.data).unwrap_or_default();
     let url = delivery.data["url"].as_str().unwrap_or_default().to_owned();
     let secret = secret.as_str().unwrap_or_default().to_owned();
     let sent_at = crate::clock::wall();
     let started = Stopwatch::start();
-    let result = client
-        .post(&url)
-        .header("content-type", "application/json; charset=utf-8")
-        .header("user-agent", USER_AGENT)
-        .header(
-            "stripe-signature",
-            signature_header(&secret, sent_at, &body),
-        )
-        .body(body)
-        .send()
-        .await;
-    let (status_code, response, error) = match result {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let text = response.text().await.unwrap_or_default();
-            let snippet: String = text.chars().take(RESPONSE_SNIPPET).collect();
-            (Some(status), snippet, None)
-        }
-        Err(err) => {
-            let why = if err.is_timeout() {
-                format!("timed out after {:?}", settings.timeout)
-            } else {
-                format!("{err}")
-            };
-            (None, String::new(), Some(why))
-        }
-    };
+    let (status_code, response, error) = send(client, settings, &url, &secret, sent_at, body).await;
     let duration_ms = started.elapsed().as_millis() as i64;
     let succeeded = status_code.is_some_and(|s| (200..300).contains(&s));
     let attempts = delivery.data["attempts"].as_array().map_or(0, Vec::len);
@@ -414,6 +368,71 @@ async fn attempt(
             "webhooks: recording an attempt at {} failed: {err}",
             delivery.id
         );
+    }
+}
+
+/// The secret to sign with, the delivery pointed at its endpoint's current
+/// URL; None when there is nothing to send now.
+async fn follow_endpoint(store: &dyn Store, delivery: &mut Delivery) -> Option<Value> {
+    // An endpoint's retries follow it: none once it is deleted or
+    // disabled, to its current URL and secret otherwise (the forwarding
+    // URL's delivery carries its own).
+    let mut secret = delivery.data["secret"].clone();
+    if let Some(endpoint_id) = delivery.data["endpoint"].as_str().map(str::to_owned) {
+        match store.get(&delivery.account, &endpoint_id).await {
+            Ok(Some(endpoint)) if !endpoint.deleted && endpoint.data["status"] == "enabled" => {
+                delivery.data["url"] = endpoint.data["url"].clone();
+                secret = endpoint.data["_twin_secret"].clone();
+            }
+            Ok(_) => {
+                delivery.status = "failed".to_owned();
+                delivery.next_attempt_at = None;
+                delivery.data["canceled"] = json!("the endpoint was deleted or disabled");
+                let _ = store.record_attempt(delivery, false).await;
+                return None;
+            }
+            Err(err) => {
+                tracing::warn!("webhooks: loading {endpoint_id} failed: {err}");
+                return None;
+            }
+        }
+    }
+    Some(secret)
+}
+
+/// Posts the signed event; the answer's status and the start of its body,
+/// or why there was none.
+async fn send(
+    client: &reqwest::Client,
+    settings: &WebhookSettings,
+    url: &str,
+    secret: &str,
+    sent_at: i64,
+    body: String,
+) -> (Option<u16>, String, Option<String>) {
+    let result = client
+        .post(url)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("user-agent", USER_AGENT)
+        .header("stripe-signature", signature_header(secret, sent_at, &body))
+        .body(body)
+        .send()
+        .await;
+    match result {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            let snippet: String = text.chars().take(RESPONSE_SNIPPET).collect();
+            (Some(status), snippet, None)
+        }
+        Err(err) => {
+            let why = if err.is_timeout() {
+                format!("timed out after {:?}", settings.timeout)
+            } else {
+                format!("{err}")
+            };
+            (None, String::new(), Some(why))
+        }
     }
 }
 

@@ -193,18 +193,7 @@ fn customer_patch(params: &mut Params, refs: &mut References) -> ApiResult<Patch
         patch.set(&["next_invoice_sequence"], json!(sequence));
     }
     if let Some(prefix) = params.string("invoice_prefix")? {
-        let valid = (3..=12).contains(&prefix.len())
-            && prefix
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-        if !valid {
-            return Err(ApiError::invalid_param(
-                "invoice_prefix",
-                format!(
-                    "Invalid invoice_prefix: '{prefix}'. It must be 3 to 12 characters long and contain only uppercase letters and digits."
-                ),
-            ));
-        }
+        check_invoice_prefix(&prefix)?;
         patch.set(&["invoice_prefix"], json!(prefix));
     }
     if let Some(locales) = params.string_list("preferred_locales")? {
@@ -221,6 +210,31 @@ fn customer_patch(params: &mut Params, refs: &mut References) -> ApiResult<Patch
         invoice_settings(&mut settings, &mut patch, refs)?;
         settings.finish()?;
     }
+    tax_param(params, &mut patch)?;
+    cash_balance_param(params, &mut patch)?;
+    patch.set_metadata(params.metadata()?);
+    Ok(patch)
+}
+
+/// `invoice_prefix`: 3 to 12 uppercase letters and digits.
+fn check_invoice_prefix(prefix: &str) -> ApiResult<()> {
+    let valid = (3..=12).contains(&prefix.len())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if !valid {
+        return Err(ApiError::invalid_param(
+            "invoice_prefix",
+            format!(
+                "Invalid invoice_prefix: '{prefix}'. It must be 3 to 12 characters long and contain only uppercase letters and digits."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `tax[ip_address]`, and `tax[validate_location]` checked but not kept.
+fn tax_param(params: &mut Params, patch: &mut Patch) -> ApiResult<()> {
     if let Some(mut tax) = params.object("tax")? {
         if let Some(ip) = tax.nullable_string("ip_address")? {
             patch.set(
@@ -231,6 +245,12 @@ fn customer_patch(params: &mut Params, refs: &mut References) -> ApiResult<Patch
         tax.enum_value("validate_location", &["auto", "deferred", "immediately"])?;
         tax.finish()?;
     }
+    Ok(())
+}
+
+/// `cash_balance[settings][reconciliation_mode]`: `merchant_default` reads
+/// as automatic, with `using_merchant_default` saying where it came from.
+fn cash_balance_param(params: &mut Params, patch: &mut Patch) -> ApiResult<()> {
     if let Some(mut cash) = params.object("cash_balance")? {
         if let Some(mut settings) = cash.object("settings")? {
             if let Some(mode) = settings.enum_value(
@@ -255,8 +275,7 @@ fn customer_patch(params: &mut Params, refs: &mut References) -> ApiResult<Patch
         }
         cash.finish()?;
     }
-    patch.set_metadata(params.metadata()?);
-    Ok(patch)
+    Ok(())
 }
 
 fn invoice_settings(

@@ -1,0 +1,255 @@
+//! [`Ctx`], who is calling and how, and its reads: objects as this request
+//! sees them, its staged writes laid over what the store has.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use serde_json::Value;
+
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::expand;
+use crate::http::state::AppState;
+use crate::http::unit_of_work::UnitOfWork;
+use crate::store::{ListQuery, Record, Store};
+
+/// Who is calling and how, for one request.
+#[derive(Clone)]
+pub struct Ctx {
+    pub state: AppState,
+    pub account: String,
+    pub request_id: String,
+    pub idempotency_key: Option<String>,
+    pub expand: Vec<String>,
+    /// Who is calling: for mandates accepted online (`infer_from_client`).
+    pub client: ClientInfo,
+    /// This server's address as the caller reaches it, for URLs we hand out.
+    pub origin: String,
+    /// An API request's staged writes, committed when it has answered;
+    /// None (pages) commits each change at once.
+    pub unit: Option<Arc<UnitOfWork>>,
+}
+
+impl Ctx {
+    /// A buyer on one of this server's pages, acting in `account`: events
+    /// they cause carry no API request.
+    pub fn for_page(state: &AppState, account: String, parts: &axum::http::request::Parts) -> Self {
+        Self {
+            state: state.clone(),
+            account,
+            request_id: String::new(),
+            idempotency_key: None,
+            expand: Vec::new(),
+            client: ClientInfo::of(parts),
+            origin: origin(state, parts),
+            unit: None,
+        }
+    }
+
+    /// The scheduler running due work in `account`: no request, no caller.
+    /// Its handlers return their writes, committed with the item's
+    /// completion (`commit` here would write at once).
+    pub fn for_worker(state: &AppState, account: String) -> Self {
+        Self {
+            state: state.clone(),
+            account,
+            request_id: String::new(),
+            idempotency_key: None,
+            expand: Vec::new(),
+            client: ClientInfo::default(),
+            origin: state.public_url().unwrap_or_default().to_owned(),
+            unit: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip_address: String,
+    pub user_agent: String,
+}
+
+impl ClientInfo {
+    /// The first `X-Forwarded-For` hop when a proxy sets it, else the peer.
+    pub fn of(parts: &axum::http::request::Parts) -> Self {
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip().to_string());
+        Self {
+            ip_address: forwarded.or(peer).unwrap_or_else(|| "127.0.0.1".to_owned()),
+            user_agent: parts
+                .headers
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+}
+
+/// `PUBLIC_URL` when configured, else `http://` + the request's Host.
+pub fn origin(state: &AppState, parts: &axum::http::request::Parts) -> String {
+    if let Some(url) = state.public_url() {
+        return url.to_owned();
+    }
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("127.0.0.1:12111");
+    format!("http://{host}")
+}
+
+impl Ctx {
+    /// The time, for everything an object records or falls due at. The
+    /// only way handlers learn it: once test clocks exist, it answers the
+    /// frozen time of the clock the account's objects belong to.
+    pub fn now(&self) -> i64 {
+        self.state.clock().now()
+    }
+
+    /// The current year on the same clock, for card expiry checks.
+    pub fn year(&self) -> i64 {
+        self.state.clock().year()
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.state.store()
+    }
+
+    /// Loads an object of the given type; anything else is `resource_missing`.
+    pub async fn load(&self, object: &str, id: &str, param: &str) -> ApiResult<Record> {
+        match self.get(id).await? {
+            Some(record) if record.object == object => Ok(record),
+            _ => Err(ApiError::no_such(display_name(object), id, param)),
+        }
+    }
+
+    /// An object of the caller's account as this request sees it: what it
+    /// has written itself, else what the store has.
+    pub async fn get(&self, id: &str) -> ApiResult<Option<Record>> {
+        if let Some(unit) = &self.unit {
+            if let Some(staged) = unit.get(&self.account, id) {
+                return Ok(Some(staged));
+            }
+            let stored = self.store().get(&self.account, id).await?;
+            if let Some(record) = &stored {
+                unit.note_read(&self.account, record);
+            }
+            return Ok(stored);
+        }
+        Ok(self.store().get(&self.account, id).await?)
+    }
+
+    /// The caller's objects among `ids` (each once, in no order), as this
+    /// request sees them.
+    pub async fn get_many(&self, ids: &[String]) -> ApiResult<Vec<Record>> {
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.unit.as_ref().and_then(|u| u.get(&self.account, id)) {
+                Some(staged) => found.push(staged),
+                None if !missing.contains(id) => missing.push(id.clone()),
+                None => {}
+            }
+        }
+        found.extend(self.store().get_many(&self.account, &missing).await?);
+        Ok(found)
+    }
+
+    /// For each owner, its newest `per_owner` objects of a type (see
+    /// [`Store::list_per_owner`]), as this request sees them.
+    pub async fn list_per_owner(
+        &self,
+        object: &'static str,
+        owner: crate::store::Owner,
+        owners: &[String],
+        per_owner: i64,
+    ) -> ApiResult<Vec<Record>> {
+        let staged = self
+            .unit
+            .as_ref()
+            .map_or(0, |u| u.staged_count(&self.account, object));
+        let stored = self
+            .store()
+            .list_per_owner(
+                &self.account,
+                object,
+                owner,
+                owners,
+                per_owner + staged as i64,
+            )
+            .await?;
+        let Some(unit) = self.unit.as_ref().filter(|_| staged > 0) else {
+            return Ok(stored);
+        };
+        let mut query = ListQuery::new(object);
+        query.limit = i64::MAX;
+        let mut merged = unit.overlay(&self.account, &query, stored);
+        merged.retain(|r| owner.of(r).is_some_and(|o| owners.iter().any(|w| w == o)));
+        let mut kept: HashMap<String, i64> = HashMap::new();
+        merged.retain(|r| {
+            let count = kept
+                .entry(owner.of(r).unwrap_or_default().to_owned())
+                .or_default();
+            *count += 1;
+            *count <= per_owner
+        });
+        Ok(merged)
+    }
+
+    /// An object by id alone (client secrets, page tokens), with its account.
+    pub async fn find(&self, id: &str) -> ApiResult<Option<(String, Record)>> {
+        if let Some(unit) = &self.unit
+            && let Some(staged) = unit.get(&self.account, id)
+        {
+            return Ok(Some((self.account.clone(), staged)));
+        }
+        Ok(self.store().find(id).await?)
+    }
+
+    /// The records a list query selects, as this request sees them.
+    pub async fn list_records(&self, query: &ListQuery) -> ApiResult<Vec<Record>> {
+        let Some(unit) = &self.unit else {
+            return Ok(self.store().list(&self.account, query).await?);
+        };
+        let staged = unit.staged_count(&self.account, query.object);
+        if staged == 0 {
+            return Ok(self.store().list(&self.account, query).await?);
+        }
+        let mut wider = query.clone();
+        wider.limit = query.limit.saturating_add(staged as i64);
+        let stored = self.store().list(&self.account, &wider).await?;
+        Ok(unit.overlay(&self.account, query, stored))
+    }
+
+    /// Answers with an object after applying the request's `expand[]`.
+    pub async fn respond(&self, mut value: Value) -> ApiResult<Json<Value>> {
+        expand::expand(self, &mut value, &self.expand).await?;
+        Ok(Json(value))
+    }
+}
+
+/// How Stripe names an object type in "No such ..." messages.
+pub fn display_name(object: &str) -> &str {
+    match object {
+        "payment_method" => "PaymentMethod",
+        "setup_intent" => "setupintent",
+        "payment_intent" => "payment_intent",
+        "checkout.session" => "checkout.session",
+        other => other,
+    }
+}
