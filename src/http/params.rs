@@ -28,6 +28,28 @@ pub enum Update<T> {
     Unset,
 }
 
+/// A text parameter that may be emptied: its value, or null for "".
+pub fn nullable_text(value: Option<Update<String>>) -> Option<Value> {
+    value.map(|u| match u {
+        Update::Set(s) => Value::String(s),
+        Update::Unset => Value::Null,
+    })
+}
+
+const ADDRESS_FIELDS: [&str; 6] = ["city", "country", "line1", "line2", "postal_code", "state"];
+
+/// An `address` hash (city, country, line1, line2, postal_code, state),
+/// each field set, emptied or null.
+pub fn address(mut params: Params) -> ApiResult<Value> {
+    let mut address = serde_json::Map::new();
+    for field in ADDRESS_FIELDS {
+        let value = nullable_text(params.nullable_string(field)?).unwrap_or(Value::Null);
+        address.insert(field.to_owned(), value);
+    }
+    params.finish()?;
+    Ok(Value::Object(address))
+}
+
 impl Params {
     pub fn new(map: BTreeMap<String, Node>) -> Self {
         Self { prefix: None, map }

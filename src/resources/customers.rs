@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::http::api::{AppState, Call, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
-use crate::http::params::{Params, Patch, Update};
+use crate::http::params::{Params, Patch, Update, address, nullable_text};
 use crate::http::search::{self, FieldKind};
 use crate::ids;
 use crate::resources::payments::payment_methods;
@@ -91,25 +91,6 @@ pub(crate) fn new_customer_document(now: i64) -> Value {
 #[derive(Default)]
 struct References {
     default_payment_method: Option<String>,
-}
-
-pub(crate) fn nullable_text(value: Option<Update<String>>) -> Option<Value> {
-    value.map(|u| match u {
-        Update::Set(s) => Value::String(s),
-        Update::Unset => Value::Null,
-    })
-}
-
-const ADDRESS_FIELDS: [&str; 6] = ["city", "country", "line1", "line2", "postal_code", "state"];
-
-pub(crate) fn address(mut params: Params) -> ApiResult<Value> {
-    let mut address = serde_json::Map::new();
-    for field in ADDRESS_FIELDS {
-        let value = nullable_text(params.nullable_string(field)?).unwrap_or(Value::Null);
-        address.insert(field.to_owned(), value);
-    }
-    params.finish()?;
-    Ok(Value::Object(address))
 }
 
 fn shipping(mut params: Params) -> ApiResult<Value> {

@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 
 use crate::http::api::{AppState, Call, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
+use crate::http::params::nullable_text;
 use crate::http::params::{Params, Patch, Update};
 use crate::http::search::{self, FieldKind};
 use crate::ids;
 use crate::resources::catalog::price_data as prices;
-use crate::resources::customers::nullable_text;
 use crate::store::{Filter, ListQuery, Record, Write};
 
 pub fn router() -> Router<AppState> {

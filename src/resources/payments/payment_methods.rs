@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use crate::http::api::{AppState, Call, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::params::{Params, Patch, Update, one_of};
+use crate::http::params::{address, nullable_text};
 use crate::ids;
-use crate::resources::customers::{address, nullable_text};
 use crate::resources::payments::test_cards::{self, Behavior, TestCard};
 use crate::store::{Filter, ListQuery, Record, Write};
 
