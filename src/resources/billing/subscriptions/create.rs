@@ -14,7 +14,7 @@ use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::form::Node;
 use crate::http::params::Params;
 use crate::ids;
-use crate::resources::billing::invoices;
+use crate::resources::billing::invoices::{self, Line};
 use crate::resources::payments::payment_intents::{self, Attempted};
 use crate::resources::payments::{payment_methods, setup_intents};
 use crate::store::{Record, Write};
@@ -134,6 +134,85 @@ pub(super) async fn create_writes(
     now: i64,
 ) -> ApiResult<(Vec<Write>, Value)> {
     let mut customer = customer_record.data.clone();
+    claim_currency(&mut customer, currency)?;
+    let (mut sub, period_end) = new_subscription(request, currency, (interval, count), now)?;
+    let sub_id = sub["id"].as_str().unwrap_or_default().to_owned();
+    let trial = request.trial_end;
+    let mut writes_prices = Vec::new();
+    let mut items = Vec::new();
+    for spec in &request.items {
+        writes_prices.extend(spec.writes.iter().cloned());
+        items.push(new_item(spec, &sub_id, (now, period_end), now)?);
+    }
+    sub["items"]["data"] = json!(items);
+    if request.cancel_at_period_end {
+        sub["cancel_at_period_end"] = json!(true);
+        sub["cancel_at"] = json!(period_end);
+    } else if let Some(at) = request.cancel_at {
+        sub["cancel_at"] = json!(at);
+    }
+    // The first invoice.
+    let lines = first_lines(ctx, request, &items, (interval, count), period_end, now).await?;
+    crate::core::money::sum(lines.iter().map(|l| l.amount), "items", currency)?;
+    let mut invoice = invoices::draft(
+        &customer,
+        &sub,
+        &lines,
+        "subscription_create",
+        (now, now),
+        now,
+    );
+    sub["latest_invoice"] = invoice["id"].clone();
+    let invoice_created = ctx.event("invoice.created", &invoice, None);
+    let mut events = vec![invoice_created];
+    let payment = invoices::finalize(ctx, &mut invoice, &mut customer, &mut events);
+    let pm_id = match &request.default_payment_method {
+        Some(pm) => Some(pm.clone()),
+        None => customer["invoice_settings"]["default_payment_method"]
+            .as_str()
+            .map(str::to_owned),
+    };
+    sub["status"] = json!(if trial.is_some() {
+        "trialing"
+    } else {
+        "active"
+    });
+    let (tail, pending_setup_intent) = match payment {
+        None => {
+            // Nothing due (a trial, a free price): paid on the spot.
+            invoices::mark_paid(ctx, &mut invoice, None, &mut events);
+            if trial.is_some() && pm_id.is_none() && request.behavior == "default_incomplete" {
+                let intent =
+                    trial_setup_intent(request, &sub, &items, currency, (interval, count), now)?;
+                sub["pending_setup_intent"] = intent["id"].clone();
+                let created = ctx.event("setup_intent.created", &intent, None);
+                (vec![created], Some(intent))
+            } else {
+                (Vec::new(), None)
+            }
+        }
+        Some(payment) => {
+            let pm_id = pm_id.as_deref();
+            let (sub, invoice, events) = (&mut sub, &mut invoice, &mut events);
+            let tail = collect_first(ctx, request, pm_id, sub, invoice, events, payment).await?;
+            (tail, None)
+        }
+    };
+    finish_create(
+        ctx,
+        sub,
+        invoice,
+        customer_record,
+        customer,
+        writes_prices,
+        events,
+        tail,
+        pending_setup_intent,
+    )
+}
+
+/// A customer bills in one currency: the first subscription or payment sets it.
+fn claim_currency(customer: &mut Value, currency: &str) -> ApiResult<()> {
     match customer["currency"].as_str() {
         Some(existing) if existing != currency => {
             return Err(ApiError::invalid_param(
@@ -145,8 +224,18 @@ pub(super) async fn create_writes(
         }
         _ => customer["currency"] = json!(currency),
     }
+    Ok(())
+}
+
+/// The new subscription's document from the request, without its items,
+/// and where its first period ends.
+fn new_subscription(
+    request: &CreateRequest,
+    currency: &str,
+    (interval, count): (&str, i64),
+    now: i64,
+) -> ApiResult<(Value, i64)> {
     let mut sub = subscription_document(&request.customer, currency, now);
-    let sub_id = sub["id"].as_str().unwrap_or_default().to_owned();
     request.patch.apply(&mut sub)?;
     sub["collection_method"] = json!(request.collection_method);
     sub["days_until_due"] = json!(request.days_until_due);
@@ -178,22 +267,22 @@ pub(super) async fn create_writes(
         sub["trial_start"] = json!(now);
         sub["trial_end"] = json!(end);
     }
-    let mut writes_prices = Vec::new();
-    let mut items = Vec::new();
-    for spec in &request.items {
-        writes_prices.extend(spec.writes.iter().cloned());
-        items.push(new_item(spec, &sub_id, (now, period_end), now)?);
-    }
-    sub["items"]["data"] = json!(items);
-    if request.cancel_at_period_end {
-        sub["cancel_at_period_end"] = json!(true);
-        sub["cancel_at"] = json!(period_end);
-    } else if let Some(at) = request.cancel_at {
-        sub["cancel_at"] = json!(at);
-    }
-    // The first invoice.
+    Ok((sub, period_end))
+}
+
+/// The first invoice's lines: each item's first period (free in a trial,
+/// prorated up to a billing anchor earlier than a whole interval).
+async fn first_lines(
+    ctx: &Ctx,
+    request: &CreateRequest,
+    items: &[Value],
+    (interval, count): (&str, i64),
+    period_end: i64,
+    now: i64,
+) -> ApiResult<Vec<Line>> {
+    let trial = request.trial_end;
     let mut lines = Vec::new();
-    for item in &items {
+    for item in items {
         let mut line = period_line(ctx, item, trial.is_some()).await?;
         if trial.is_none() && request.billing_cycle_anchor.is_some() {
             // Up to the anchor only: the full amount prorated by time.
@@ -205,150 +294,124 @@ pub(super) async fn create_writes(
         }
         lines.push(line);
     }
-    crate::core::money::sum(lines.iter().map(|l| l.amount), "items", currency)?;
-    let mut invoice = invoices::draft(
-        &customer,
-        &sub,
-        &lines,
-        "subscription_create",
-        (now, now),
-        now,
-    );
-    sub["latest_invoice"] = invoice["id"].clone();
-    let invoice_created = ctx.event("invoice.created", &invoice, None);
-    let mut events = vec![invoice_created];
-    let payment = invoices::finalize(ctx, &mut invoice, &mut customer, &mut events);
-    let pm_id = match &request.default_payment_method {
-        Some(pm) => Some(pm.clone()),
-        None => customer["invoice_settings"]["default_payment_method"]
-            .as_str()
-            .map(str::to_owned),
-    };
-    let mut tail = Vec::new();
-    let mut pending_setup_intent = None;
-    sub["status"] = json!(if trial.is_some() {
-        "trialing"
+    Ok(lines)
+}
+
+/// The SetupIntent a trial without a payment method waits on under
+/// default_incomplete, carrying the agreement an Amazon Pay mandate needs.
+fn trial_setup_intent(
+    request: &CreateRequest,
+    sub: &Value,
+    items: &[Value],
+    currency: &str,
+    (interval, count): (&str, i64),
+    now: i64,
+) -> ApiResult<Value> {
+    let mut intent = setup_intents::new_document(now);
+    intent["customer"] = json!(request.customer);
+    intent["usage"] = json!("off_session");
+    let types = sub["payment_settings"]["payment_method_types"].clone();
+    let types = if types.is_array() {
+        types
     } else {
-        "active"
+        json!(payment_methods::SUPPORTED_TYPES)
+    };
+    intent["payment_method_types"] = types.clone();
+    intent["allowed_payment_method_types"] = types;
+    intent["automatic_payment_methods"] = Value::Null;
+    intent["_twin_agreement"] = json!({
+        "amount": agreement_amount(items, currency)?,
+        "currency": currency, "interval": interval, "interval_count": count,
     });
-    match payment {
-        None => {
-            // Nothing due (a trial, a free price): paid on the spot.
-            invoices::mark_paid(ctx, &mut invoice, None, &mut events);
-            if trial.is_some() && pm_id.is_none() && request.behavior == "default_incomplete" {
-                let mut intent = setup_intents::new_document(now);
-                intent["customer"] = json!(request.customer);
-                intent["usage"] = json!("off_session");
-                let types = sub["payment_settings"]["payment_method_types"].clone();
-                let types = if types.is_array() {
-                    types
-                } else {
-                    json!(payment_methods::SUPPORTED_TYPES)
-                };
-                intent["payment_method_types"] = types.clone();
-                intent["allowed_payment_method_types"] = types;
-                intent["automatic_payment_methods"] = Value::Null;
-                intent["_twin_agreement"] = json!({
-                    "amount": agreement_amount(&items, currency)?,
-                    "currency": currency, "interval": interval, "interval_count": count,
-                });
-                sub["pending_setup_intent"] = intent["id"].clone();
-                tail.push(ctx.event("setup_intent.created", &intent, None));
-                pending_setup_intent = Some(intent);
-            }
+    Ok(intent)
+}
+
+/// Collects the first invoice's `payment` (its PaymentIntent and invoice
+/// payment) as `payment_behavior` says: charged now, left for the client to
+/// confirm, or refused. Returns the writes that follow the invoice.
+async fn collect_first(
+    ctx: &Ctx,
+    request: &CreateRequest,
+    pm_id: Option<&str>,
+    sub: &mut Value,
+    invoice: &mut Value,
+    events: &mut Vec<Write>,
+    mut payment: (Value, Value),
+) -> ApiResult<Vec<Write>> {
+    let charge_now = request.collection_method == "charge_automatically";
+    if !charge_now {
+        // send_invoice: the customer pays later; the subscription is active meanwhile.
+    } else if request.behavior == "default_incomplete" {
+        sub["status"] = json!("incomplete");
+        if let Some(pm) = pm_id {
+            payment.0["payment_method"] = json!(pm);
+            payment.0["status"] = json!("requires_confirmation");
         }
-        Some((mut intent, mut invoice_payment)) => {
-            let charge_now = request.collection_method == "charge_automatically";
-            if !charge_now {
-                // send_invoice: the customer pays later; the subscription is active meanwhile.
-            } else if request.behavior == "default_incomplete" {
-                sub["status"] = json!("incomplete");
-                if let Some(pm) = &pm_id {
-                    intent["payment_method"] = json!(pm);
-                    intent["status"] = json!("requires_confirmation");
-                }
-            } else if let Some(pm) = &pm_id {
-                let pm =
-                    payment_methods::resolve(ctx, pm, Named::InParam("default_payment_method"))
-                        .await?;
-                let created_event = ctx.event("payment_intent.created", &intent, None);
-                let mut moves = Vec::new();
-                // Without off_session=true the customer is present and can
-                // authenticate; amazon_pay always charges through its mandate.
-                let off_session = request.off_session || pm.data()["type"] == "amazon_pay";
-                let attempted =
-                    payment_intents::attempt(ctx, intent.clone(), &pm, off_session, &mut moves)
-                        .await?;
-                events.push(created_event);
-                match attempted {
-                    Attempted::Succeeded(done) => {
-                        events.extend(moves);
-                        invoices::mark_paid(
-                            ctx,
-                            &mut invoice,
-                            Some(&mut invoice_payment),
-                            &mut events,
-                        );
-                        intent = done;
-                    }
-                    Attempted::Failed(failed, error) => {
-                        if request.behavior == "error_if_incomplete" {
-                            return Err(error);
-                        }
-                        events.extend(moves);
-                        invoices::mark_failed(ctx, &mut invoice, &mut events);
-                        sub["status"] = json!("incomplete");
-                        intent = failed;
-                    }
-                    Attempted::RequiresAction(waiting) => {
-                        if request.behavior == "error_if_incomplete" {
-                            return Err(requires_action_error());
-                        }
-                        events.extend(moves);
-                        sub["status"] = json!("incomplete");
-                        intent = waiting;
-                    }
-                }
-                tail.push(Write::Insert(Record::new("payment_intent", intent.clone())));
-                tail.push(Write::Insert(invoices::payment_record(
-                    &invoice,
-                    invoice_payment,
-                )));
-                return finish_create(
-                    ctx,
-                    sub,
-                    invoice,
-                    customer_record,
-                    customer,
-                    writes_prices,
-                    events,
-                    tail,
-                    None,
-                );
-            } else if request.behavior == "error_if_incomplete" {
-                return Err(no_payment_method());
-            } else {
-                sub["status"] = json!("incomplete");
+    } else if let Some(pm) = pm_id {
+        charge_first(ctx, request, pm, sub, invoice, events, &mut payment).await?;
+        return Ok(payment_writes(invoice, payment));
+    } else if request.behavior == "error_if_incomplete" {
+        return Err(no_payment_method());
+    } else {
+        sub["status"] = json!("incomplete");
+    }
+    events.push(ctx.event("payment_intent.created", &payment.0, None));
+    Ok(payment_writes(invoice, payment))
+}
+
+/// Charges the first invoice off the default payment method `pm_id`;
+/// error_if_incomplete refuses the creation when that does not succeed.
+async fn charge_first(
+    ctx: &Ctx,
+    request: &CreateRequest,
+    pm_id: &str,
+    sub: &mut Value,
+    invoice: &mut Value,
+    events: &mut Vec<Write>,
+    (intent, invoice_payment): &mut (Value, Value),
+) -> ApiResult<()> {
+    let pm = payment_methods::resolve(ctx, pm_id, Named::InParam("default_payment_method")).await?;
+    let created_event = ctx.event("payment_intent.created", intent, None);
+    let mut moves = Vec::new();
+    // Without off_session=true the customer is present and can
+    // authenticate; amazon_pay always charges through its mandate.
+    let off_session = request.off_session || pm.data()["type"] == "amazon_pay";
+    let attempted =
+        payment_intents::attempt(ctx, intent.clone(), &pm, off_session, &mut moves).await?;
+    events.push(created_event);
+    match attempted {
+        Attempted::Succeeded(done) => {
+            events.extend(moves);
+            invoices::mark_paid(ctx, invoice, Some(invoice_payment), events);
+            *intent = done;
+        }
+        Attempted::Failed(failed, error) => {
+            if request.behavior == "error_if_incomplete" {
+                return Err(error);
             }
-            events.push(ctx.event("payment_intent.created", &intent, None));
-            tail.push(Write::Insert(Record::new("payment_intent", intent)));
-            tail.push(Write::Insert(invoices::payment_record(
-                &invoice,
-                invoice_payment,
-            )));
+            events.extend(moves);
+            invoices::mark_failed(ctx, invoice, events);
+            sub["status"] = json!("incomplete");
+            *intent = failed;
+        }
+        Attempted::RequiresAction(waiting) => {
+            if request.behavior == "error_if_incomplete" {
+                return Err(requires_action_error());
+            }
+            events.extend(moves);
+            sub["status"] = json!("incomplete");
+            *intent = waiting;
         }
     }
-    finish_create(
-        ctx,
-        sub,
-        invoice,
-        customer_record,
-        customer,
-        writes_prices,
-        events,
-        tail,
-        pending_setup_intent,
-    )
+    Ok(())
+}
+
+/// The first payment's PaymentIntent and invoice payment, written after the invoice.
+fn payment_writes(invoice: &Value, (intent, invoice_payment): (Value, Value)) -> Vec<Write> {
+    vec![
+        Write::Insert(Record::new("payment_intent", intent)),
+        Write::Insert(invoices::payment_record(invoice, invoice_payment)),
+    ]
 }
 
 /// Orders the creation's writes as Stripe orders its events: the

@@ -47,38 +47,7 @@ pub(super) async fn parse_items(
             item.bool("clear_usage")?;
         }
         let price_param = item.name("price");
-        let price_id = item.string("price")?;
-        let price_data = item.object("price_data")?;
-        let (price, writes) = match (price_id, price_data) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::invalid(format!(
-                    "You may only specify one of these parameters: {price_param}, {}.",
-                    item.name("price_data")
-                ))
-                .with_code("parameters_exclusive")
-                .with_param(item.name("price_data")));
-            }
-            (Some(id), None) => {
-                let record = prices::load_active_price(ctx, &id, &price_param).await?;
-                (Some(record.data), Vec::new())
-            }
-            (None, Some(data)) => {
-                let (writes, price) = prices::price_from_data(ctx, data, true, false).await?;
-                (Some(price), writes)
-            }
-            (None, None) => (None, Vec::new()),
-        };
-        if let Some(price) = &price
-            && price["type"] != "recurring"
-        {
-            return Err(ApiError::invalid_param(
-                &price_param,
-                format!(
-                    "The price specified ({}) is set to `type=one_time` but this field only accepts prices with `type=recurring`.",
-                    price["id"].as_str().unwrap_or_default()
-                ),
-            ));
-        }
+        let (price, writes) = item_price(ctx, &mut item, &price_param).await?;
         if price.is_none() && id.is_none() {
             return Err(ApiError::missing_param(&price_param));
         }
@@ -113,6 +82,49 @@ pub(super) async fn parse_items(
         });
     }
     Ok(Some(specs))
+}
+
+/// An item's recurring price: `price` (an active price's id) or
+/// `price_data` (an inline price, with the writes that create it), or
+/// neither when an update keeps the item's price.
+async fn item_price(
+    ctx: &Ctx,
+    item: &mut Params,
+    price_param: &str,
+) -> ApiResult<(Option<Value>, Vec<Write>)> {
+    let price_id = item.string("price")?;
+    let price_data = item.object("price_data")?;
+    let (price, writes) = match (price_id, price_data) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(format!(
+                "You may only specify one of these parameters: {price_param}, {}.",
+                item.name("price_data")
+            ))
+            .with_code("parameters_exclusive")
+            .with_param(item.name("price_data")));
+        }
+        (Some(id), None) => {
+            let record = prices::load_active_price(ctx, &id, price_param).await?;
+            (Some(record.data), Vec::new())
+        }
+        (None, Some(data)) => {
+            let (writes, price) = prices::price_from_data(ctx, data, true, false).await?;
+            (Some(price), writes)
+        }
+        (None, None) => (None, Vec::new()),
+    };
+    if let Some(price) = &price
+        && price["type"] != "recurring"
+    {
+        return Err(ApiError::invalid_param(
+            price_param,
+            format!(
+                "The price specified ({}) is set to `type=one_time` but this field only accepts prices with `type=recurring`.",
+                price["id"].as_str().unwrap_or_default()
+            ),
+        ));
+    }
+    Ok((price, writes))
 }
 
 fn item_document(

@@ -177,35 +177,7 @@ pub(super) fn parse_create_options(
             "payment_behavior=pending_if_incomplete is only supported when updating a subscription.",
         ));
     }
-    let trial_days = params.int_in("trial_period_days", 0, MAX_TRIAL_DAYS)?;
-    let trial_end = trial_end_param(params, now)?;
-    if trial_days.is_some() && trial_end.is_some() {
-        return Err(ApiError::invalid(
-            "You may only specify one of these parameters: trial_end, trial_period_days.",
-        )
-        .with_code("parameters_exclusive")
-        .with_param("trial_end"));
-    }
-    let trial_from_plan = params.bool("trial_from_plan")?.unwrap_or(false);
-    if trial_from_plan && (trial_days.is_some() || trial_end.is_some()) {
-        return Err(ApiError::invalid(
-            "You may only specify one of these parameters: trial_from_plan, trial_end, trial_period_days.",
-        )
-        .with_code("parameters_exclusive")
-        .with_param("trial_from_plan"));
-    }
-    // trial_from_plan: the prices' own trial_period_days.
-    let plan_days = items
-        .iter()
-        .filter_map(|i| i.price.as_ref()?["recurring"]["trial_period_days"].as_i64())
-        .max()
-        .filter(|_| trial_from_plan);
-    let trial_end = match (trial_days.or(plan_days), trial_end) {
-        (Some(0), _) => None,
-        (Some(days), _) => Some(now + days * DAY),
-        (None, Some(end)) => end,
-        (None, None) => None,
-    };
+    let trial_end = create_trial_end(params, now, &items)?;
     let cancel_at_period_end = params.bool("cancel_at_period_end")?.unwrap_or(false);
     let cancel_at = future_timestamp(params, "cancel_at", now)?;
     if cancel_at_period_end && cancel_at.is_some() {
@@ -215,23 +187,7 @@ pub(super) fn parse_create_options(
         .with_code("parameters_exclusive")
         .with_param("cancel_at"));
     }
-    let collection_method = params
-        .enum_value(
-            "collection_method",
-            &["charge_automatically", "send_invoice"],
-        )?
-        .unwrap_or_else(|| "charge_automatically".to_owned());
-    let days_until_due = params.int_in("days_until_due", 0, 730)?;
-    match (collection_method.as_str(), days_until_due) {
-        ("send_invoice", None) => return Err(ApiError::missing_param("days_until_due")),
-        ("charge_automatically", Some(_)) => {
-            return Err(ApiError::invalid_param(
-                "days_until_due",
-                "Days until due can only be set when collection_method is send_invoice.",
-            ));
-        }
-        _ => {}
-    }
+    let (collection_method, days_until_due) = create_collection(params)?;
     let billing_cycle_anchor = future_timestamp(params, "billing_cycle_anchor", now)?;
     let currency = params
         .string("currency")?
@@ -272,6 +228,64 @@ pub(super) fn parse_create_options(
         settings: settings["payment_settings"].take(),
         billing_mode,
     })
+}
+
+/// When a new subscription's trial ends, from `trial_period_days`,
+/// `trial_end` or `trial_from_plan` (one of them at most); `None` for no trial.
+fn create_trial_end(params: &mut Params, now: i64, items: &[ItemSpec]) -> ApiResult<Option<i64>> {
+    let trial_days = params.int_in("trial_period_days", 0, MAX_TRIAL_DAYS)?;
+    let trial_end = trial_end_param(params, now)?;
+    if trial_days.is_some() && trial_end.is_some() {
+        return Err(ApiError::invalid(
+            "You may only specify one of these parameters: trial_end, trial_period_days.",
+        )
+        .with_code("parameters_exclusive")
+        .with_param("trial_end"));
+    }
+    let trial_from_plan = params.bool("trial_from_plan")?.unwrap_or(false);
+    if trial_from_plan && (trial_days.is_some() || trial_end.is_some()) {
+        return Err(ApiError::invalid(
+            "You may only specify one of these parameters: trial_from_plan, trial_end, trial_period_days.",
+        )
+        .with_code("parameters_exclusive")
+        .with_param("trial_from_plan"));
+    }
+    // trial_from_plan: the prices' own trial_period_days.
+    let plan_days = items
+        .iter()
+        .filter_map(|i| i.price.as_ref()?["recurring"]["trial_period_days"].as_i64())
+        .max()
+        .filter(|_| trial_from_plan);
+    let trial_end = match (trial_days.or(plan_days), trial_end) {
+        (Some(0), _) => None,
+        (Some(days), _) => Some(now + days * DAY),
+        (None, Some(end)) => end,
+        (None, None) => None,
+    };
+    Ok(trial_end)
+}
+
+/// `collection_method` (default `charge_automatically`) and the
+/// `days_until_due` that `send_invoice`, and only it, needs.
+fn create_collection(params: &mut Params) -> ApiResult<(String, Option<i64>)> {
+    let collection_method = params
+        .enum_value(
+            "collection_method",
+            &["charge_automatically", "send_invoice"],
+        )?
+        .unwrap_or_else(|| "charge_automatically".to_owned());
+    let days_until_due = params.int_in("days_until_due", 0, 730)?;
+    match (collection_method.as_str(), days_until_due) {
+        ("send_invoice", None) => return Err(ApiError::missing_param("days_until_due")),
+        ("charge_automatically", Some(_)) => {
+            return Err(ApiError::invalid_param(
+                "days_until_due",
+                "Days until due can only be set when collection_method is send_invoice.",
+            ));
+        }
+        _ => {}
+    }
+    Ok((collection_method, days_until_due))
 }
 
 pub(super) struct UpdateRequest {
