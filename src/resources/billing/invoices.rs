@@ -92,58 +92,15 @@ pub fn draft(
     let total = lines.iter().fold(0i64, |t, l| t.saturating_add(l.amount));
     let line_docs: Vec<Value> = lines
         .iter()
-        .map(|line| {
-            json!({
-                "id": ids::new_id("il"),
-                "object": "line_item",
-                "amount": line.amount,
-                "currency": currency,
-                "description": line.description,
-                "discount_amounts": [],
-                "discountable": true,
-                "discounts": [],
-                "invoice": id,
-                "livemode": false,
-                "metadata": {},
-                "parent": {
-                    "type": "subscription_item_details",
-                    "invoice_item_details": null,
-                    "subscription_item_details": {
-                        "invoice_item": null,
-                        "proration": line.proration,
-                        "proration_details": {"credited_items": null},
-                        "subscription": subscription["id"],
-                        "subscription_item": line.subscription_item,
-                    },
-                },
-                "period": {"end": line.period.1, "start": line.period.0},
-                "pretax_credit_amounts": [],
-                "pricing": {
-                    "price_details": {"price": line.price["id"], "product": line.price["product"]},
-                    "type": "price_details",
-                    "unit_amount_decimal": line.price["unit_amount_decimal"],
-                },
-                "quantity": line.quantity,
-                "quantity_decimal": line.quantity.to_string(),
-                "subscription": subscription["id"],
-                "subtotal": line.amount,
-                "taxes": [],
-            })
-        })
+        .map(|line| line_document(line, &id, &currency, subscription))
         .collect();
     let send_invoice = subscription["collection_method"] == "send_invoice";
-    json!({
+    let mut invoice = json!({
         "id": id,
         "object": "invoice",
         "account_country": "US",
         "account_name": "stripe-twin",
         "account_tax_ids": null,
-        "amount_due": total,
-        "amount_overpaid": 0,
-        "amount_paid": 0,
-        "amount_paid_off_stripe": 0,
-        "amount_remaining": total,
-        "amount_shipping": 0,
         "application": null,
         "attempt_count": 0,
         "attempted": false,
@@ -158,13 +115,6 @@ pub fn draft(
         "custom_fields": null,
         "customer": customer["id"],
         "customer_account": null,
-        "customer_address": customer["address"],
-        "customer_email": customer["email"],
-        "customer_name": customer["name"],
-        "customer_phone": customer["phone"],
-        "customer_shipping": customer["shipping"],
-        "customer_tax_exempt": customer["tax_exempt"],
-        "customer_tax_ids": [],
         "default_payment_method": null,
         "default_source": null,
         "default_tax_rates": [],
@@ -176,7 +126,6 @@ pub fn draft(
             Value::Null
         },
         "effective_at": null,
-        "ending_balance": null,
         "footer": null,
         "from_invoice": null,
         "hosted_invoice_url": null,
@@ -207,25 +156,98 @@ pub fn draft(
         },
         "period_end": period.1,
         "period_start": period.0,
-        "post_payment_credit_notes_amount": 0,
-        "pre_payment_credit_notes_amount": 0,
         "receipt_number": null,
         "rendering": null,
         "shipping_cost": null,
         "shipping_details": null,
-        "starting_balance": 0,
         "statement_descriptor": null,
         "status": "draft",
         "status_transitions": {"finalized_at": null, "marked_uncollectible_at": null, "paid_at": null, "voided_at": null},
+        "test_clock": null,
+        "webhooks_delivered_at": null,
+    });
+    for part in [customer_snapshot(customer), amounts(total)] {
+        if let (Value::Object(fields), Value::Object(more)) = (&mut invoice, part) {
+            fields.extend(more);
+        }
+    }
+    invoice
+}
+
+/// The customer as it was when invoiced: Stripe copies these onto the invoice.
+fn customer_snapshot(customer: &Value) -> Value {
+    json!({
+        "customer_address": customer["address"],
+        "customer_email": customer["email"],
+        "customer_name": customer["name"],
+        "customer_phone": customer["phone"],
+        "customer_shipping": customer["shipping"],
+        "customer_tax_exempt": customer["tax_exempt"],
+        "customer_tax_ids": [],
+    })
+}
+
+/// A new invoice's money fields: all start from the lines' `total`, nothing
+/// paid, credited or discounted yet.
+fn amounts(total: i64) -> Value {
+    json!({
+        "amount_due": total,
+        "amount_overpaid": 0,
+        "amount_paid": 0,
+        "amount_paid_off_stripe": 0,
+        "amount_remaining": total,
+        "amount_shipping": 0,
+        "ending_balance": null,
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
+        "starting_balance": 0,
         "subtotal": total,
         "subtotal_excluding_tax": total,
-        "test_clock": null,
         "total": total,
         "total_discount_amounts": [],
         "total_excluding_tax": total,
         "total_pretax_credit_amounts": [],
         "total_taxes": [],
-        "webhooks_delivered_at": null,
+    })
+}
+
+/// One line of a draft invoice `invoice`, billing part of `subscription`.
+fn line_document(line: &Line, invoice: &str, currency: &Value, subscription: &Value) -> Value {
+    json!({
+        "id": ids::new_id("il"),
+        "object": "line_item",
+        "amount": line.amount,
+        "currency": currency,
+        "description": line.description,
+        "discount_amounts": [],
+        "discountable": true,
+        "discounts": [],
+        "invoice": invoice,
+        "livemode": false,
+        "metadata": {},
+        "parent": {
+            "type": "subscription_item_details",
+            "invoice_item_details": null,
+            "subscription_item_details": {
+                "invoice_item": null,
+                "proration": line.proration,
+                "proration_details": {"credited_items": null},
+                "subscription": subscription["id"],
+                "subscription_item": line.subscription_item,
+            },
+        },
+        "period": {"end": line.period.1, "start": line.period.0},
+        "pretax_credit_amounts": [],
+        "pricing": {
+            "price_details": {"price": line.price["id"], "product": line.price["product"]},
+            "type": "price_details",
+            "unit_amount_decimal": line.price["unit_amount_decimal"],
+        },
+        "quantity": line.quantity,
+        "quantity_decimal": line.quantity.to_string(),
+        "subscription": subscription["id"],
+        "subtotal": line.amount,
+        "taxes": [],
     })
 }
 

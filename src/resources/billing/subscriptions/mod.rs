@@ -1,0 +1,385 @@
+//! `/v1/subscriptions` (create, retrieve, update, cancel, resume, list,
+//! search) and `/v1/subscription_items` (list, retrieve).
+//!
+//! Creating a subscription bills its first period at once: an invoice is
+//! created, finalized and paid through a PaymentIntent charged off-session
+//! to the default payment method (amazon_pay through its mandate, or a
+//! card). `payment_behavior` says what a failed first payment does. In the
+//! current API the billing period lives on each item.
+
+//!
+//! This module holds the router and the handlers; the work is in:
+//! `params` (request parsing), `items` (subscription items and their
+//! prices), `calendar` (billing-period arithmetic), `lines` (invoice lines
+//! and prorations), `invoicing` (billing the subscription's invoices),
+//! `create` and `update` (the writes those operations make).
+
+mod calendar;
+mod create;
+mod invoicing;
+mod items;
+mod lines;
+mod params;
+mod update;
+
+use axum::extract::Path;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::http::api::{AppState, Call, ListParams, take_range};
+use crate::http::error::{ApiError, ApiResult, Named};
+use crate::http::expand::strip_hidden;
+use crate::http::search::{self, FieldKind};
+use crate::resources::billing::invoices::{self, Line};
+use crate::resources::payments::payment_methods;
+use crate::store::{Filter, ListQuery, Write};
+
+// Paths other modules call (Checkout, invoices, the scheduler).
+pub use calendar::add_interval;
+pub use create::create_for_checkout;
+pub use invoicing::{default_payment_method, invoice_paid};
+pub use params::billing_mode_param;
+
+use create::create_writes;
+use invoicing::invoice_now;
+use items::check_items_agree;
+use lines::{line_from_stored, proration_lines};
+use params::{cancellation_details, check_default_payment_method, parse_create, parse_update};
+use update::update_writes;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/subscriptions",
+            get(list_subscriptions).post(create_subscription),
+        )
+        .route("/v1/subscriptions/search", get(search_subscriptions))
+        .route(
+            "/v1/subscriptions/{subscription}",
+            get(retrieve_subscription)
+                .post(update_subscription)
+                .delete(cancel_subscription),
+        )
+        .route(
+            "/v1/subscriptions/{subscription}/resume",
+            post(resume_subscription),
+        )
+        .route("/v1/subscription_items", get(list_subscription_items))
+        .route(
+            "/v1/subscription_items/{item}",
+            get(retrieve_subscription_item),
+        )
+}
+
+const SEARCH: search::Spec = search::Spec {
+    object: "subscription",
+    resource: "subscriptions",
+    url: "/v1/subscriptions/search",
+    fields: &[
+        ("status", FieldKind::Text),
+        ("created", FieldKind::Number),
+        ("canceled_at", FieldKind::Number),
+    ],
+    paths: &[],
+};
+const STATUSES: &[&str] = &[
+    "active",
+    "all",
+    "canceled",
+    "ended",
+    "incomplete",
+    "incomplete_expired",
+    "past_due",
+    "paused",
+    "trialing",
+    "unpaid",
+];
+const BEHAVIORS: &[&str] = &[
+    "allow_incomplete",
+    "default_incomplete",
+    "error_if_incomplete",
+    "pending_if_incomplete",
+];
+/// Stripe's limit on trials: two years.
+const MAX_TRIAL_DAYS: i64 = 730;
+const DAY: i64 = 86_400;
+/// How long before a trial ends `customer.subscription.trial_will_end` is sent.
+const TRIAL_WARNING: i64 = 3 * DAY;
+
+async fn create_subscription(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+    crate::http::expand::check_paths("subscription", &ctx.expand)?;
+    let now = ctx.now();
+    let request = parse_create(&ctx, &mut params, now).await?;
+    params.finish()?;
+    let (currency, (interval, count)) = check_items_agree(
+        &request.items,
+        request.currency.as_deref(),
+        &request.billing_mode,
+    )?;
+    let customer =
+        payment_methods::load_customer(&ctx, &request.customer, Named::InParam("customer")).await?;
+    if let Some(pm) = &request.default_payment_method {
+        check_default_payment_method(&ctx, pm, &request.customer).await?;
+    }
+    let created = ctx
+        .retry(|| async {
+            let customer = ctx.load("customer", &customer.id, "customer").await?;
+            create_writes(
+                &ctx,
+                &request,
+                &customer,
+                &currency,
+                (&interval, count),
+                now,
+            )
+            .await
+        })
+        .await?;
+    ctx.respond(strip_hidden(created)).await
+}
+
+// ---- retrieve, list, search, items ---------------------------------------------
+
+async fn retrieve_subscription(
+    Path(id): Path<String>,
+    Call { ctx, params }: Call,
+) -> ApiResult<Json<Value>> {
+    params.finish()?;
+    let record = ctx
+        .load("subscription", &id, "subscription_exposed_id")
+        .await?;
+    ctx.respond(strip_hidden(record.data)).await
+}
+
+async fn list_subscriptions(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+    let paging = ListParams::take(&mut params)?;
+    let customer = params.string("customer")?;
+    let price = params.string("price")?;
+    let status = params.enum_value("status", STATUSES)?;
+    let collection = params.enum_value(
+        "collection_method",
+        &["charge_automatically", "send_invoice"],
+    )?;
+    let period_start = take_range(&mut params, "current_period_start")?;
+    let period_end = take_range(&mut params, "current_period_end")?;
+    params.string("test_clock")?;
+    params.take_node("automatic_tax");
+    params.finish()?;
+    let mut query = ListQuery::new("subscription");
+    if let Some(customer) = customer {
+        query.filters.push(Filter::Customer(customer));
+    }
+    if let Some(price) = price {
+        query
+            .filters
+            .push(Filter::ArrayContains("_twin_prices", price));
+    }
+    let statuses: Vec<Value> = match status.as_deref() {
+        None => [
+            "active",
+            "incomplete",
+            "past_due",
+            "paused",
+            "trialing",
+            "unpaid",
+        ]
+        .iter()
+        .map(|s| json!(s))
+        .collect(),
+        Some("all") => Vec::new(),
+        Some("ended") => vec![json!("canceled"), json!("incomplete_expired")],
+        Some(one) => vec![json!(one)],
+    };
+    if !statuses.is_empty() {
+        query.filters.push(Filter::Field("status", statuses));
+    }
+    if let Some(collection) = collection {
+        query
+            .filters
+            .push(Filter::Field("collection_method", vec![json!(collection)]));
+    }
+    if let Some(range) = period_start {
+        query
+            .filters
+            .push(Filter::FieldRange("_twin_period.start", range));
+    }
+    if let Some(range) = period_end {
+        query
+            .filters
+            .push(Filter::FieldRange("_twin_period.end", range));
+    }
+    ctx.list(query, &paging, "/v1/subscriptions").await
+}
+
+async fn search_subscriptions(Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+    ctx.search_resource(params, &SEARCH).await
+}
+
+async fn list_subscription_items(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+    let paging = ListParams::take(&mut params)?;
+    let subscription = params.required_string("subscription")?;
+    params.finish()?;
+    let record = ctx
+        .load("subscription", &subscription, "subscription")
+        .await
+        .map_err(|_| ApiError::no_such_reference("subscription", &subscription, "subscription"))?;
+    let items = record.data["items"]["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let start = match &paging.starting_after {
+        Some(after) => {
+            items
+                .iter()
+                .position(|i| i["id"] == json!(after))
+                .ok_or_else(|| ApiError::no_such("subscription_item", after, "starting_after"))?
+                + 1
+        }
+        None => 0,
+    };
+    let end = (start + paging.limit as usize).min(items.len());
+    ctx.respond(json!({
+        "object": "list",
+        "data": items[start.min(end)..end].to_vec(),
+        "has_more": end < items.len(),
+        "url": "/v1/subscription_items",
+    }))
+    .await
+}
+
+async fn retrieve_subscription_item(
+    Path(id): Path<String>,
+    Call { ctx, params }: Call,
+) -> ApiResult<Json<Value>> {
+    params.finish()?;
+    let pointer = ctx.load("subscription_item", &id, "item").await?;
+    let subscription = pointer.data["subscription"].as_str().unwrap_or_default();
+    let record = ctx.load("subscription", subscription, "item").await?;
+    let item = record.data["items"]["data"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["id"] == json!(id)).cloned())
+        .ok_or_else(|| ApiError::no_such("subscription_item", &id, "item"))?;
+    ctx.respond(item).await
+}
+
+async fn update_subscription(
+    Path(id): Path<String>,
+    Call { ctx, mut params }: Call,
+) -> ApiResult<Json<Value>> {
+    let now = ctx.now();
+    let request = parse_update(&ctx, &mut params, now).await?;
+    params.finish()?;
+    let outcome = ctx
+        .retry(|| async {
+            let record = ctx
+                .load("subscription", &id, "subscription_exposed_id")
+                .await?;
+            update_writes(&ctx, &record, &request, now).await
+        })
+        .await?;
+    // allow_incomplete and default_incomplete apply the update even when
+    // its invoice is not paid (past_due): the answer is the subscription.
+    // error_if_incomplete and pending_if_incomplete were checked before anything changed.
+    match outcome {
+        (_, Some(error)) if request.behavior == "error_if_incomplete" => Err(error),
+        (doc, _) => ctx.respond(strip_hidden(doc)).await,
+    }
+}
+
+async fn cancel_subscription(
+    Path(id): Path<String>,
+    Call { ctx, mut params }: Call,
+) -> ApiResult<Json<Value>> {
+    let invoice_now_flag = params.bool("invoice_now")?.unwrap_or(false);
+    let prorate = params.bool("prorate")?.unwrap_or(false);
+    let details = cancellation_details(&mut params)?;
+    params.finish()?;
+    let now = ctx.now();
+    let canceled = ctx
+        .retry(|| async {
+            let record = ctx
+                .load("subscription", &id, "subscription_exposed_id")
+                .await?;
+            let mut doc = record.data.clone();
+            if matches!(
+                doc["status"].as_str(),
+                Some("canceled" | "incomplete_expired")
+            ) {
+                return Err(
+                    ApiError::no_such("subscription", &id, "subscription_exposed_id")
+                        .with_status(axum::http::StatusCode::NOT_FOUND),
+                );
+            }
+            let mut writes = Vec::new();
+            let mut lines: Vec<Line> = doc["_twin_pending_prorations"]
+                .as_array()
+                .map(|p| p.iter().map(line_from_stored).collect())
+                .unwrap_or_default();
+            if prorate && matches!(doc["status"].as_str(), Some("active" | "past_due")) {
+                let items = doc["items"]["data"].as_array().cloned().unwrap_or_default();
+                lines.extend(proration_lines(&ctx, &items, &[], now).await?);
+            }
+            if let Value::Object(map) = &mut doc {
+                map.remove("_twin_pending_prorations");
+            }
+            if invoice_now_flag && !lines.is_empty() {
+                invoice_now(&ctx, &mut doc, lines, "subscription_cycle", &mut writes).await?;
+            }
+            // An `incomplete` subscription never started: Stripe ends it as
+            // `incomplete_expired` and voids the first invoice it waited on.
+            if doc["status"] == "incomplete" {
+                doc["status"] = json!("incomplete_expired");
+                if let Some(invoice) = doc["latest_invoice"].as_str() {
+                    invoices::void_open(&ctx, invoice, &mut writes).await?;
+                }
+            } else {
+                doc["status"] = json!("canceled");
+            }
+            doc["canceled_at"] = json!(now);
+            doc["ended_at"] = json!(now);
+            doc["cancel_at_period_end"] = json!(false);
+            doc["cancellation_details"]["reason"] = json!("cancellation_requested");
+            if let Some(details) = &details {
+                doc["cancellation_details"]["comment"] = details["comment"].clone();
+                doc["cancellation_details"]["feedback"] = details["feedback"].clone();
+            }
+            let mut all = vec![
+                Write::Update(record.with_data(doc.clone())),
+                ctx.event("customer.subscription.deleted", &doc, None),
+            ];
+            all.extend(writes);
+            Ok((all, doc))
+        })
+        .await?;
+    ctx.respond(strip_hidden(canceled)).await
+}
+
+async fn resume_subscription(
+    Path(id): Path<String>,
+    Call { ctx, mut params }: Call,
+) -> ApiResult<Json<Value>> {
+    params.enum_value("billing_cycle_anchor", &["now", "unchanged"])?;
+    params.enum_value(
+        "proration_behavior",
+        &["always_invoice", "create_prorations", "none"],
+    )?;
+    params.int("proration_date")?;
+    params.finish()?;
+    let resumed = ctx
+        .mutate("subscription", &id, "subscription_exposed_id", |record| {
+            if record.data["status"] != "paused" {
+                return Err(ApiError::invalid(format!(
+                    "Only subscriptions with `status=paused` can be resumed; this subscription's status is {}.",
+                    record.data["status"].as_str().unwrap_or_default()
+                )));
+            }
+            let mut doc = record.data.clone();
+            doc["status"] = json!("active");
+            let mut writes = ctx.update_with_event(&record, doc.clone(), "customer.subscription.updated");
+            writes.push(ctx.event("customer.subscription.resumed", &doc, None));
+            Ok((writes, doc))
+        })
+        .await?;
+    ctx.respond(strip_hidden(resumed)).await
+}
