@@ -137,6 +137,10 @@ fn due_kinds() -> scheduler::Kinds {
             checkout_sessions::EXPIRY_KIND,
             checkout_sessions::expire_when_due,
         )
+        .on(
+            balance_transactions::AVAILABLE_KIND,
+            balance_transactions::make_available,
+        )
         .every(webhooks::RETENTION_KIND, HOURLY, webhooks::purge_old_events)
         .every(
             idempotency::RETENTION_KIND,

@@ -151,14 +151,6 @@ fn strip_hidden_except(mut value: Value, keep: &[&str]) -> Value {
             }
         }
     }
-    if object == "balance_transaction" {
-        // Availability is still derived on read, on the objects' clock;
-        // it belongs on the scheduler (an item at `available_on`).
-        crate::resources::payments::balance_transactions::as_of(
-            &mut value,
-            crate::clock::Clock.now(),
-        );
-    }
     value
 }
 

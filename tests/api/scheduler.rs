@@ -15,6 +15,7 @@ use common::{TestServer, Tune, id};
 use serde_json::json;
 use stripe_twin::clock::{wall as now, wall_ms as now_ms};
 use stripe_twin::resources::checkout::sessions as checkout_sessions;
+use stripe_twin::resources::payments::balance_transactions;
 use stripe_twin::scheduler::{self, SchedulerSettings};
 use stripe_twin::store::{Record, Store, Write};
 use stripe_twin::webhooks::{self, WebhookSettings};
@@ -25,6 +26,7 @@ backend_tests!(
     crash_while_running_runs_again_once,
     several_servers_run_each_item_once,
     periodic_sweep_purges_and_comes_back,
+    balance_transaction_becomes_available_at_its_time,
 );
 
 async fn create_session(server: &TestServer) -> String {
@@ -258,4 +260,42 @@ async fn periodic_sweep_purges_and_comes_back(server: TestServer) {
     let next = all.iter().find(|i| i.id == item.id).unwrap();
     assert!(next.due_at > now_ms() + 3000 * 1000, "{next:?}");
     sibling.stop().await;
+}
+
+/// A charge's balance transaction is `pending` until its `available_on`,
+/// when the scheduler makes it `available`: nobody has to read it.
+async fn balance_transaction_becomes_available_at_its_time(server: TestServer) {
+    let body = "amount=1500&currency=usd&payment_method=pm_card_visa&confirm=true&payment_method_types[]=card";
+    let intent = server.post("/v1/payment_intents", body).await.ok();
+    let charge = intent["latest_charge"].as_str().unwrap();
+    let charge = server.get(&format!("/v1/charges/{charge}")).await.ok();
+    let bt_id = charge["balance_transaction"].as_str().unwrap().to_owned();
+    let path = format!("/v1/balance_transactions/{bt_id}");
+    let pending = server.get(&path).await.ok();
+    assert_eq!(pending["status"], "pending");
+    assert!(pending["available_on"].as_i64().unwrap() > now() + 24 * 3600);
+    // Bring its due item to now, as if two days had passed.
+    let (account, record) = server.store.find(&bt_id).await.unwrap().expect("stored");
+    let mut item = balance_transactions::available_item(&account, &record);
+    assert_eq!(
+        item.due_at,
+        pending["available_on"].as_i64().unwrap() * 1000
+    );
+    item.due_at = now_ms();
+    let writes = [
+        Write::Unschedule {
+            id: item.id.clone(),
+        },
+        Write::Schedule(item),
+    ];
+    server.store.commit(&account, &writes).await.unwrap();
+    let started = Instant::now();
+    loop {
+        let seen = server.get(&path).await.ok();
+        if seen["status"] == "available" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "still {seen}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -7,10 +7,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::http::api::{AppState, Call, ListParams};
+use crate::http::api::{AppState, Call, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::expand::strip_hidden;
-use crate::store::{Filter, ListQuery, Record};
+use crate::store::{DueItem, Filter, ListQuery, Record, Write};
 
 const DAY: i64 = 24 * 60 * 60;
 /// Funds become available two days after the charge, at midnight UTC (the
@@ -73,12 +73,39 @@ pub fn for_charge(charge: &Value, payment_method: &Value) -> Record {
     Record::new("balance_transaction", doc)
 }
 
-/// A balance transaction as of now: `available` once its `available_on`
-/// has passed (stored as `pending`, as it was made).
-pub fn as_of(doc: &mut Value, now: i64) {
-    if doc["status"] == "pending" && doc["available_on"].as_i64().is_some_and(|at| at <= now) {
-        doc["status"] = json!("available");
+/// The scheduler's kind that makes a balance transaction's funds available.
+pub const AVAILABLE_KIND: &str = "balance_transaction_available";
+
+/// The due item, written with the balance transaction, that makes it
+/// `available` at its `available_on` (one per transaction).
+pub fn available_item(account: &str, transaction: &Record) -> DueItem {
+    DueItem {
+        id: format!("due_available_{}", transaction.id),
+        account: account.to_owned(),
+        test_clock: None,
+        due_at: transaction.data["available_on"]
+            .as_i64()
+            .unwrap_or_default()
+            .saturating_mul(1000),
+        kind: AVAILABLE_KIND.to_owned(),
+        target: transaction.id.clone(),
+        payload: json!({}),
+        claimed_by: None,
     }
+}
+
+/// Runs at `available_on`: the funds of a pending transaction become
+/// available, whether or not anyone reads it.
+pub async fn make_available(ctx: Ctx, item: DueItem) -> ApiResult<Vec<Write>> {
+    let Some(record) = ctx.get(&item.target).await? else {
+        return Ok(Vec::new()); // its account's data was wiped
+    };
+    if record.object != "balance_transaction" || record.data["status"] != "pending" {
+        return Ok(Vec::new());
+    }
+    let mut doc = record.data.clone();
+    doc["status"] = json!("available");
+    Ok(vec![Write::Update(record.with_data(doc))])
 }
 
 async fn retrieve_balance_transaction(

@@ -269,9 +269,12 @@ pub fn settle(
     doc["last_payment_error"] = Value::Null;
     intents::forget_redirect(&mut doc);
     writes.push(Write::Insert(Record::new("charge", charge.clone())));
-    writes.push(Write::Insert(balance_transactions::for_charge(
-        &charge, &pm_doc,
+    let transaction = balance_transactions::for_charge(&charge, &pm_doc);
+    writes.push(Write::Schedule(balance_transactions::available_item(
+        &ctx.account,
+        &transaction,
     )));
+    writes.push(Write::Insert(transaction));
     writes.push(ctx.event("charge.succeeded", &charge, None));
     writes.push(ctx.event("payment_intent.succeeded", &doc, None));
     Ok(doc)
