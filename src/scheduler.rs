@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use crate::http::api::{AppState, Ctx};
 use crate::http::error::ApiResult;
 use crate::ids;
-use crate::store::{DueItem, StoreError, Write};
+use crate::store::{DueItem, Write};
 
 /// How often the scheduler looks for due work, and how long a claim holds.
 #[derive(Debug, Clone)]
@@ -111,8 +111,6 @@ pub fn periodic_item(kind: &str, due_at: i64) -> DueItem {
 
 /// Items claimed at once: small, so a lease never outlasts its batch.
 const BATCH: usize = 16;
-/// How many times an item runs when its writes meet a version conflict.
-const MAX_RUNS: usize = 8;
 
 /// Runs due work until `stop` turns true; the item in hand finishes first.
 pub async fn run(state: AppState, kinds: Kinds, mut stop: watch::Receiver<bool>) {
@@ -191,37 +189,22 @@ async fn run_item(state: &AppState, kinds: &Kinds, item: DueItem) {
         id: item.id.clone(),
         claimed_by: item.claimed_by.clone().unwrap_or_default(),
     };
-    for _ in 0..MAX_RUNS {
-        let ctx = Ctx::for_worker(state, item.account.clone());
-        let mut writes = match (kind.handler)(ctx, item.clone()).await {
-            Ok(writes) => writes,
-            Err(err) => {
-                tracing::warn!("scheduler: {} ({}) failed: {err}", item.kind, item.id);
-                return;
+    let ctx = Ctx::for_worker(state, item.account.clone());
+    // Ctx::retry decides again on a version conflict; a lost claim (the
+    // lease ran out and another scheduler took the item) commits nothing.
+    let ran = ctx
+        .retry(|| async {
+            let mut writes = (kind.handler)(ctx.clone(), item.clone()).await?;
+            // First: a follow-up item may reuse this item's id.
+            writes.insert(0, done.clone());
+            if let Some(every) = kind.every {
+                let next = state.clock().now_ms() + every.as_millis() as i64;
+                writes.push(Write::Schedule(periodic_item(&item.kind, next)));
             }
-        };
-        // First: a follow-up item may reuse this item's id.
-        writes.insert(0, done.clone());
-        if let Some(every) = kind.every {
-            let next = state.clock().now_ms() + every.as_millis() as i64;
-            writes.push(Write::Schedule(periodic_item(&item.kind, next)));
-        }
-        match state.store().commit(&item.account, &writes).await {
-            Ok(()) => {
-                state.committed(&writes);
-                return;
-            }
-            // Decided on state that changed meanwhile: decide again.
-            Err(StoreError::Conflict) => continue,
-            Err(StoreError::ClaimLost) => {
-                tracing::info!("scheduler: {} was taken over by another claim", item.id);
-                return;
-            }
-            Err(err) => {
-                tracing::warn!("scheduler: committing {} failed: {err}", item.id);
-                return;
-            }
-        }
+            Ok((writes, ()))
+        })
+        .await;
+    if let Err(err) = ran {
+        tracing::warn!("scheduler: {} ({}) did not run: {err}", item.kind, item.id);
     }
-    tracing::warn!("scheduler: {} met conflicts on every run", item.id);
 }

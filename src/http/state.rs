@@ -101,15 +101,19 @@ impl AppState {
         }))
     }
 
-    /// The same server with other time limits (before it serves).
-    pub fn with_limits(mut self, limits: Limits) -> Self {
+    /// Changes a setting before the server is shared (serving clones it);
+    /// once shared, the old setting stays and the mistake is logged.
+    fn configured(mut self, what: &str, set: impl FnOnce(&mut Shared)) -> Self {
         match Arc::get_mut(&mut self.0) {
-            Some(shared) => shared.limits = limits,
-            None => {
-                tracing::error!("time limits set on a server already shared; kept the old ones")
-            }
+            Some(shared) => set(shared),
+            None => tracing::error!("{what} set on a server already shared; kept the old ones"),
         }
         self
+    }
+
+    /// The same server with other time limits (before it serves).
+    pub fn with_limits(self, limits: Limits) -> Self {
+        self.configured("time limits", |shared| shared.limits = limits)
     }
 
     pub fn limits(&self) -> Limits {
@@ -117,16 +121,8 @@ impl AppState {
     }
 
     /// The same server with other scheduler settings (before it serves).
-    pub fn with_scheduler(mut self, settings: crate::scheduler::SchedulerSettings) -> Self {
-        match Arc::get_mut(&mut self.0) {
-            Some(shared) => shared.scheduler = settings,
-            None => {
-                tracing::error!(
-                    "scheduler settings set on a server already shared; kept the old ones"
-                )
-            }
-        }
-        self
+    pub fn with_scheduler(self, settings: crate::scheduler::SchedulerSettings) -> Self {
+        self.configured("scheduler settings", |shared| shared.scheduler = settings)
     }
 
     pub fn scheduler(&self) -> &crate::scheduler::SchedulerSettings {
@@ -134,14 +130,8 @@ impl AppState {
     }
 
     /// The same server letting pages from `origins` use secret keys.
-    pub fn with_cors_origins(mut self, origins: Vec<String>) -> Self {
-        match Arc::get_mut(&mut self.0) {
-            Some(shared) => shared.cors_origins = origins,
-            None => {
-                tracing::error!("CORS origins set on a server already shared; kept the old ones")
-            }
-        }
-        self
+    pub fn with_cors_origins(self, origins: Vec<String>) -> Self {
+        self.configured("CORS origins", |shared| shared.cors_origins = origins)
     }
 
     /// Refuses a secret-key call made by a web page (it sends `Origin`)
