@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+use crate::core::registry::Registry;
 use crate::fixtures::{FixtureError, Fixtures};
 use crate::store::{PostgresStore, SqliteStore, Store, StoreResult};
 use crate::webhooks::{self, WebhookSettings};
@@ -108,13 +109,13 @@ pub enum Command {
 impl Config {
     /// The fixtures this configuration selects: none, a directory's, or
     /// the built-in ones.
-    pub fn load_fixtures(&self) -> Result<Fixtures, FixtureError> {
+    pub fn load_fixtures(&self, registry: &Registry) -> Result<Fixtures, FixtureError> {
         if self.no_fixtures {
             return Ok(Fixtures::none());
         }
         match self.fixtures.as_deref() {
-            Some(dir) if !dir.is_empty() => Fixtures::from_dir(Path::new(dir)),
-            _ => Fixtures::embedded(),
+            Some(dir) if !dir.is_empty() => Fixtures::from_dir(Path::new(dir), registry),
+            _ => Fixtures::embedded(registry),
         }
     }
 }

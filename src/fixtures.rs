@@ -16,11 +16,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::core::registry::{FixtureLink, ObjectSpec, Registry};
 use crate::store::{Record, Store, StoreError, StoreResult, Write};
-
-/// The object types a fixture may have: the ones stripe-twin serves and
-/// that exist before any API call (no intents, no events).
-pub const FIXTURE_TYPES: &[&str] = &["customer", "product", "price", "payment_method"];
 
 /// The record that says an account has its copy of the fixtures. It lives
 /// among the account's objects, so wiping the account removes it too.
@@ -104,13 +101,13 @@ impl Fixtures {
     }
 
     /// The repository's `fixtures/` directory, compiled into the binary.
-    pub fn embedded() -> Result<Self, FixtureError> {
-        Self::from_files(EMBEDDED.iter().copied()).map(|f| f.with_source("built-in"))
+    pub fn embedded(registry: &Registry) -> Result<Self, FixtureError> {
+        Self::from_files(EMBEDDED.iter().copied(), registry).map(|f| f.with_source("built-in"))
     }
 
     /// Every `*.json` file of `dir`, in name order. Each file holds one
     /// Stripe object or an array of them.
-    pub fn from_dir(dir: &Path) -> Result<Self, FixtureError> {
+    pub fn from_dir(dir: &Path, registry: &Registry) -> Result<Self, FixtureError> {
         let shown = dir.display().to_string();
         let entries = std::fs::read_dir(dir).map_err(|err| {
             FixtureError::new(&shown, format!("cannot read the fixtures directory: {err}"))
@@ -146,19 +143,22 @@ impl Fixtures {
             files
                 .iter()
                 .map(|(name, text)| (name.as_str(), text.as_str())),
+            registry,
         )
         .map(|f| f.with_source(&shown))
     }
 
-    /// Parses and checks fixture files given as (name, contents), in order.
+    /// Parses and checks fixture files given as (name, contents), in
+    /// order, against the object types of `registry`.
     pub fn from_files<'a>(
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
+        registry: &Registry,
     ) -> Result<Self, FixtureError> {
         let mut objects = Vec::new();
         for (name, text) in files {
-            parse_file(name, text, &mut objects)?;
+            parse_file(name, text, registry, &mut objects)?;
         }
-        check_set(&objects)?;
+        check_set(&objects, registry)?;
         Ok(Self {
             objects: Arc::new(objects),
             source: "given files".to_owned(),
@@ -207,7 +207,12 @@ fn json_error(err: &serde_json::Error) -> String {
     }
 }
 
-fn parse_file(name: &str, text: &str, out: &mut Vec<Fixture>) -> Result<(), FixtureError> {
+fn parse_file(
+    name: &str,
+    text: &str,
+    registry: &Registry,
+    out: &mut Vec<Fixture>,
+) -> Result<(), FixtureError> {
     let value: Value =
         serde_json::from_str(text).map_err(|err| FixtureError::new(name, json_error(&err)))?;
     let items = match value {
@@ -225,7 +230,7 @@ fn parse_file(name: &str, text: &str, out: &mut Vec<Fixture>) -> Result<(), Fixt
     };
     for (i, item) in items.into_iter().enumerate() {
         let index = i + 1;
-        check_object(name, index, &item)?;
+        check_object(name, index, &item, registry)?;
         out.push(Fixture {
             file: name.to_owned(),
             index,
@@ -246,18 +251,12 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-/// The prefix Stripe gives generated ids of a type (products may have ids
-/// of the caller's choosing).
-fn id_prefix(object: &str) -> Option<&'static str> {
-    match object {
-        "customer" => Some("cus_"),
-        "price" => Some("price_"),
-        "payment_method" => Some("pm_"),
-        _ => None,
-    }
-}
-
-fn check_object(name: &str, index: usize, item: &Value) -> Result<(), FixtureError> {
+fn check_object(
+    name: &str,
+    index: usize,
+    item: &Value,
+    registry: &Registry,
+) -> Result<(), FixtureError> {
     let at = |message: String| FixtureError::new(name, format!("object {index} {message}"));
     let Value::Object(map) = item else {
         return Err(at(format!("is {}, not a JSON object", kind_of(item))));
@@ -283,15 +282,15 @@ fn check_object(name: &str, index: usize, item: &Value) -> Result<(), FixtureErr
             )));
         }
     };
-    if !FIXTURE_TYPES.contains(&object) {
+    let Some(spec) = registry.get(object).filter(|spec| spec.fixture.is_some()) else {
+        let types: Vec<&str> = registry.fixture_types().map(|spec| spec.object).collect();
         return Err(at(format!(
             "has \"object\": \"{object}\", which cannot be a fixture; fixtures may be: {}",
-            FIXTURE_TYPES.join(", ")
+            types.join(", ")
         )));
-    }
-    if let Some(prefix) = id_prefix(object)
-        && !id.starts_with(prefix)
-    {
+    };
+    let prefix = format!("{}_", spec.id_prefix);
+    if !spec.custom_ids && !id.starts_with(&prefix) {
         return Err(at(format!(
             "is a {object}, whose id must start with \"{prefix}\""
         )));
@@ -317,8 +316,9 @@ fn check_object(name: &str, index: usize, item: &Value) -> Result<(), FixtureErr
     Ok(())
 }
 
-/// Ids are unique, and references between fixtures resolve within the set.
-fn check_set(objects: &[Fixture]) -> Result<(), FixtureError> {
+/// Ids are unique, and the fields the registry marks as links name other
+/// fixtures of the right type (and, where it says so, are named back).
+fn check_set(objects: &[Fixture], registry: &Registry) -> Result<(), FixtureError> {
     let mut by_id: HashMap<&str, &Fixture> = HashMap::new();
     for fixture in objects {
         if let Some(first) = by_id.insert(fixture.id(), fixture) {
@@ -334,85 +334,61 @@ fn check_set(objects: &[Fixture]) -> Result<(), FixtureError> {
         }
     }
     for fixture in objects {
-        let data = &fixture.data;
-        let refers = |field: &str, value: &Value, wanted: &str| -> Result<(), FixtureError> {
-            let broken = |why: String| {
-                FixtureError::new(
-                    &fixture.file,
-                    format!("object {} ({}): {field} {why}", fixture.index, fixture.id()),
-                )
-            };
-            let Value::String(target) = value else {
-                return Err(broken(format!(
-                    "must be the id of a {wanted} (a string), found {}",
-                    kind_of(value)
-                )));
-            };
-            match by_id.get(target.as_str()) {
-                Some(found) if found.object() == wanted => Ok(()),
-                Some(found) => Err(broken(format!(
-                    "is {target}, a {} ({}), not a {wanted}",
-                    found.object(),
-                    found.describe()
-                ))),
-                None => Err(broken(format!(
-                    "is {target}, which is not a {wanted} among the fixtures"
-                ))),
-            }
-        };
-        match fixture.object() {
-            "price" => {
-                let product = data.get("product").unwrap_or(&Value::Null);
-                refers("product", product, "product")?;
-            }
-            "product" => {
-                let price = &data["default_price"];
-                if !price.is_null() {
-                    refers("default_price", price, "price")?;
-                    let price_product = &by_id[price.as_str().unwrap_or_default()].data["product"];
-                    if price_product != &json!(fixture.id()) {
-                        return Err(FixtureError::new(
-                            &fixture.file,
-                            format!(
-                                "object {} ({}): default_price {} is a price of another product ({})",
-                                fixture.index,
-                                fixture.id(),
-                                price.as_str().unwrap_or_default(),
-                                price_product
-                            ),
-                        ));
-                    }
-                }
-            }
-            "customer" => {
-                let pm = &data["invoice_settings"]["default_payment_method"];
-                if !pm.is_null() {
-                    refers(
-                        "invoice_settings.default_payment_method",
-                        pm,
-                        "payment_method",
-                    )?;
-                    let owner = &by_id[pm.as_str().unwrap_or_default()].data["customer"];
-                    if owner != &json!(fixture.id()) {
-                        return Err(FixtureError::new(
-                            &fixture.file,
-                            format!(
-                                "object {} ({}): invoice_settings.default_payment_method {} is not attached to this customer (its \"customer\" is {owner})",
-                                fixture.index,
-                                fixture.id(),
-                                pm.as_str().unwrap_or_default(),
-                            ),
-                        ));
-                    }
-                }
-            }
-            "payment_method" => {
-                let customer = &data["customer"];
-                if !customer.is_null() {
-                    refers("customer", customer, "customer")?;
-                }
-            }
-            _ => {}
+        let links = registry
+            .get(fixture.object())
+            .and_then(|spec: &ObjectSpec| spec.fixture)
+            .unwrap_or_default();
+        for link in links {
+            check_link(fixture, link, &by_id)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_link(
+    fixture: &Fixture,
+    link: &FixtureLink,
+    by_id: &HashMap<&str, &Fixture>,
+) -> Result<(), FixtureError> {
+    let (field, wanted) = (link.field, link.object);
+    let broken = |why: String| {
+        FixtureError::new(
+            &fixture.file,
+            format!("object {} ({}): {field} {why}", fixture.index, fixture.id()),
+        )
+    };
+    let pointer = format!("/{}", field.replace('.', "/"));
+    let value = fixture.data.pointer(&pointer).unwrap_or(&Value::Null);
+    if value.is_null() && link.optional {
+        return Ok(());
+    }
+    let Value::String(target) = value else {
+        return Err(broken(format!(
+            "must be the id of a {wanted} (a string), found {}",
+            kind_of(value)
+        )));
+    };
+    let found = match by_id.get(target.as_str()) {
+        Some(found) if found.object() == wanted => found,
+        Some(found) => {
+            return Err(broken(format!(
+                "is {target}, a {} ({}), not a {wanted}",
+                found.object(),
+                found.describe()
+            )));
+        }
+        None => {
+            return Err(broken(format!(
+                "is {target}, which is not a {wanted} among the fixtures"
+            )));
+        }
+    };
+    if let Some((back, why)) = link.back {
+        let owner = &found.data[back];
+        if owner != &json!(fixture.id()) {
+            return Err(broken(format!(
+                "{target} {why} (its \"{back}\" is {owner})"
+            )));
         }
     }
     Ok(())
@@ -488,14 +464,15 @@ impl fmt::Display for Fixtures {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::REGISTRY;
 
     fn one(name: &str, text: &str) -> Result<Fixtures, FixtureError> {
-        Fixtures::from_files([(name, text)])
+        Fixtures::from_files([(name, text)], &REGISTRY)
     }
 
     #[test]
     fn embedded_fixtures_parse() {
-        let fixtures = Fixtures::embedded().expect("the repository's fixtures parse");
+        let fixtures = Fixtures::embedded(&REGISTRY).expect("the repository's fixtures parse");
         let customer = fixtures
             .get("cus_ODQluYFNl44ODI")
             .expect("the docs' customer");
@@ -532,14 +509,14 @@ mod tests {
         assert_eq!(embedded, on_disk, "list every fixtures/*.json in EMBEDDED");
         // And the directory loads to the same set.
         assert_eq!(
-            Fixtures::from_dir(&dir).unwrap().objects().len(),
-            Fixtures::embedded().unwrap().len()
+            Fixtures::from_dir(&dir, &REGISTRY).unwrap().objects().len(),
+            Fixtures::embedded(&REGISTRY).unwrap().len()
         );
     }
 
     #[test]
     fn the_customer_fixture_has_the_shape_customers_are_stored_in() {
-        let fixtures = Fixtures::embedded().unwrap();
+        let fixtures = Fixtures::embedded(&REGISTRY).unwrap();
         let customer = &fixtures.get("cus_ODQluYFNl44ODI").unwrap().data;
         let mut keys: Vec<&str> = customer
             .as_object()
@@ -627,12 +604,19 @@ mod tests {
         };
         // A price's product may come in a later file.
         let ok_price = price("prod_A");
-        Fixtures::from_files([("a.json", ok_price.as_str()), ("b.json", product)]).unwrap();
+        Fixtures::from_files(
+            [("a.json", ok_price.as_str()), ("b.json", product)],
+            &REGISTRY,
+        )
+        .unwrap();
 
         let missing = price("prod_B");
-        let err = Fixtures::from_files([("a.json", missing.as_str()), ("b.json", product)])
-            .unwrap_err()
-            .to_string();
+        let err = Fixtures::from_files(
+            [("a.json", missing.as_str()), ("b.json", product)],
+            &REGISTRY,
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             err,
             "a.json: object 1 (price_A): product is prod_B, which is not a product among the fixtures"
@@ -652,15 +636,18 @@ mod tests {
         );
         let pm =
             r#"[{"id": "pm_A", "object": "payment_method", "created": 1, "customer": "cus_A"}]"#;
-        Fixtures::from_files([("c.json", customer_pm), ("p.json", pm)]).unwrap();
+        Fixtures::from_files([("c.json", customer_pm), ("p.json", pm)], &REGISTRY).unwrap();
         let other_customer =
             r#"[{"id": "pm_A", "object": "payment_method", "created": 1, "customer": "cus_B"}]"#;
-        let err = Fixtures::from_files([("c.json", customer_pm), ("p.json", other_customer)])
-            .unwrap_err()
-            .to_string();
+        let err = Fixtures::from_files(
+            [("c.json", customer_pm), ("p.json", other_customer)],
+            &REGISTRY,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("c.json: object 1 (cus_A)"), "{err}");
 
-        let twice = Fixtures::from_files([("a.json", product), ("b.json", product)])
+        let twice = Fixtures::from_files([("a.json", product), ("b.json", product)], &REGISTRY)
             .unwrap_err()
             .to_string();
         assert_eq!(
@@ -685,14 +672,14 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("notes.txt"), "not a fixture").unwrap();
-        let fixtures = Fixtures::from_dir(&dir).unwrap();
+        let fixtures = Fixtures::from_dir(&dir, &REGISTRY).unwrap();
         let ids: Vec<&str> = fixtures.objects().iter().map(Fixture::id).collect();
         assert_eq!(ids, ["cus_A", "cus_B"]);
         std::fs::write(dir.join("c.json"), "{").unwrap();
-        let err = Fixtures::from_dir(&dir).unwrap_err();
+        let err = Fixtures::from_dir(&dir, &REGISTRY).unwrap_err();
         assert!(err.file.ends_with("c.json"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
-        let err = Fixtures::from_dir(&dir).unwrap_err().to_string();
+        let err = Fixtures::from_dir(&dir, &REGISTRY).unwrap_err().to_string();
         assert!(err.contains("cannot read the fixtures directory"), "{err}");
     }
 }

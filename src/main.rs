@@ -32,7 +32,7 @@ async fn main() -> std::process::ExitCode {
     };
     // A fixture file that cannot be used stops start-up before anything
     // listens, naming the file and the problem.
-    let fixtures = match config.load_fixtures() {
+    let fixtures = match config.load_fixtures(&stripe_twin::REGISTRY) {
         Ok(fixtures) => fixtures,
         Err(err) => {
             eprintln!("stripe-twin: {err}");

@@ -253,3 +253,8 @@ mod tests {
         assert!(!is_known("checkout.session.exploded"));
     }
 }
+
+/// Events are made by every resource's changes, so their spec lives here,
+/// below the resources (`resources::events` serves them).
+pub const SPEC: crate::core::registry::ObjectSpec =
+    crate::core::registry::ObjectSpec::new("event", "evt").list_url("/v1/events");

@@ -1,4 +1,5 @@
 //! Cross-resource mechanics with no HTTP in them: amounts and their
-//! bounds, and the event types Stripe sends.
+//! bounds, the event types Stripe sends, and the registry of object types.
 pub mod event_types;
 pub mod money;
+pub mod registry;

@@ -7,7 +7,7 @@
 //! one path handlers import from.
 
 pub use crate::http::call::{Call, ClientCall, MAX_BODY_BYTES, decode_error, read_body};
-pub use crate::http::ctx::{ClientInfo, Ctx, display_name, origin};
+pub use crate::http::ctx::{ClientInfo, Ctx, origin};
 pub use crate::http::events::{previous_attributes, store_error};
 pub use crate::http::lists::{ListParams, page_of_embedded, take_range};
 pub use crate::http::state::{API_VERSION, AppState, Limits, Shared};

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header::CONTENT_TYPE};
 use serde_json::{Value, json};
 
 use crate::http::auth::{self, KeyKind};
-use crate::http::ctx::{ClientInfo, Ctx, display_name, origin};
+use crate::http::ctx::{ClientInfo, Ctx, origin};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::form;
 use crate::http::params::Params;
@@ -95,12 +95,18 @@ impl ClientCall {
             match self.ctx.find(id).await? {
                 Some((account, record)) if record.object == object => {
                     if record.data["client_secret"] != json!(secret) {
-                        return Err(client_secret_mismatch(object));
+                        return Err(client_secret_mismatch(&self.ctx, object));
                     }
                     self.ctx.account = account;
                     record
                 }
-                _ => return Err(ApiError::no_such(display_name(object), id, "intent")),
+                _ => {
+                    return Err(ApiError::no_such(
+                        self.ctx.display_name(object),
+                        id,
+                        "intent",
+                    ));
+                }
             }
         } else {
             self.ctx.load(object, id, "intent").await?
@@ -108,7 +114,7 @@ impl ClientCall {
         if let Some(secret) = secret
             && record.data["client_secret"] != json!(secret)
         {
-            return Err(client_secret_mismatch(object));
+            return Err(client_secret_mismatch(&self.ctx, object));
         }
         if self.publishable {
             for path in &self.ctx.expand {
@@ -138,16 +144,12 @@ impl ClientCall {
     }
 }
 
-fn client_secret_mismatch(object: &str) -> ApiError {
+fn client_secret_mismatch(ctx: &Ctx, object: &str) -> ApiError {
     ApiError::invalid_param(
         "client_secret",
         format!(
             "The client_secret provided does not match the client_secret associated with the {}.",
-            match object {
-                "setup_intent" => "SetupIntent",
-                "payment_intent" => "PaymentIntent",
-                other => other,
-            }
+            ctx.registry().title(object)
         ),
     )
 }

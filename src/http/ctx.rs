@@ -4,11 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
-use serde_json::Value;
-
+use crate::core::registry::Registry;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::expand;
 use crate::http::state::AppState;
 use crate::http::unit_of_work::UnitOfWork;
 use crate::store::{ListQuery, Record, Store};
@@ -130,11 +127,21 @@ impl Ctx {
         self.state.store()
     }
 
+    /// What stripe-twin knows about each object type.
+    pub fn registry(&self) -> &'static Registry {
+        self.state.registry()
+    }
+
+    /// How Stripe names an object type in "No such ..." messages.
+    pub fn display_name<'a>(&self, object: &'a str) -> &'a str {
+        self.registry().display_name(object)
+    }
+
     /// Loads an object of the given type; anything else is `resource_missing`.
     pub async fn load(&self, object: &str, id: &str, param: &str) -> ApiResult<Record> {
         match self.get(id).await? {
             Some(record) if record.object == object => Ok(record),
-            _ => Err(ApiError::no_such(display_name(object), id, param)),
+            _ => Err(ApiError::no_such(self.display_name(object), id, param)),
         }
     }
 
@@ -234,22 +241,5 @@ impl Ctx {
         wider.limit = query.limit.saturating_add(staged as i64);
         let stored = self.store().list(&self.account, &wider).await?;
         Ok(unit.overlay(&self.account, query, stored))
-    }
-
-    /// Answers with an object after applying the request's `expand[]`.
-    pub async fn respond(&self, mut value: Value) -> ApiResult<Json<Value>> {
-        expand::expand(self, &mut value, &self.expand).await?;
-        Ok(Json(value))
-    }
-}
-
-/// How Stripe names an object type in "No such ..." messages.
-pub fn display_name(object: &str) -> &str {
-    match object {
-        "payment_method" => "PaymentMethod",
-        "setup_intent" => "setupintent",
-        "payment_intent" => "payment_intent",
-        "checkout.session" => "checkout.session",
-        other => other,
     }
 }

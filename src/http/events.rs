@@ -7,20 +7,18 @@ use serde_json::{Value, json};
 
 use crate::http::ctx::Ctx;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::expand;
 use crate::http::state::API_VERSION;
-use crate::ids;
 use crate::store::{Record, StoreError, Write};
 
 impl Ctx {
     /// An event recording a change, to be committed with the change itself.
     pub fn event(&self, kind: &str, object: &Value, previous: Option<Value>) -> Write {
-        let mut data = json!({ "object": expand::strip_hidden(object.clone()) });
+        let mut data = json!({ "object": self.strip_hidden(object.clone()) });
         if let Some(previous) = previous {
             data["previous_attributes"] = previous;
         }
         let event = json!({
-            "id": ids::new_id("evt"),
+            "id": crate::core::event_types::SPEC.new_id(),
             "object": "event",
             "api_version": API_VERSION,
             "created": self.now(),
@@ -43,8 +41,8 @@ impl Ctx {
     /// `previous_attributes` say what visibly changed (no event when
     /// nothing did).
     pub fn update_with_event(&self, record: &Record, doc: Value, kind: &str) -> Vec<Write> {
-        let before = expand::strip_hidden(record.data.clone());
-        let after = expand::strip_hidden(doc.clone());
+        let before = self.strip_hidden(record.data.clone());
+        let after = self.strip_hidden(doc.clone());
         let mut writes = Vec::with_capacity(2);
         if before != after {
             writes.push(self.event(kind, &doc, Some(previous_attributes(&before, &after))));

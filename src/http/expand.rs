@@ -5,168 +5,63 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use crate::http::api::Ctx;
+use axum::Json;
+
+use crate::core::registry::{Expansion, Registry};
+use crate::http::ctx::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::Owner;
 
 pub const MAX_EXPAND_DEPTH: usize = 4;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Expansion {
-    /// An ID string that expands to the object it names.
-    Reference,
-    /// Stored with the object but shown only when expanded.
-    Hidden,
-    /// A list or object always shown in place, which deeper paths step
-    /// into (`items.data.price.product` on a subscription).
-    Embedded,
-    /// A list of the customer's related objects, built when expanded.
-    Related {
-        object: &'static str,
-        url_suffix: &'static str,
-    },
-    /// A list of the objects whose `field` names this one (an invoice's
-    /// payments, a charge's refunds); `url` with `{id}` for this one's ID.
-    Children {
-        object: &'static str,
-        field: &'static str,
-        url: &'static str,
-    },
+/// The object as shown when nothing is expanded (also what events carry).
+pub fn strip_hidden(registry: &Registry, value: Value) -> Value {
+    strip_hidden_except(registry, value, &[])
 }
 
-/// What can be expanded on each object type (from the spec's
-/// `x-expandableFields`, for the resources this server has).
-fn expansion(object: &str, path: &str) -> Option<Expansion> {
-    use Expansion::*;
-    let kind = match (object, path) {
-        (
-            "customer",
-            "default_source" | "invoice_settings.default_payment_method" | "test_clock",
-        ) => Reference,
-        ("customer", "tax" | "cash_balance" | "invoice_credit_balance") => Hidden,
-        ("customer", "subscriptions") => Related {
-            object: "subscription",
-            url_suffix: "subscriptions",
-        },
-        ("customer", "sources") => Related {
-            object: "source",
-            url_suffix: "sources",
-        },
-        ("customer", "tax_ids") => Related {
-            object: "tax_id",
-            url_suffix: "tax_ids",
-        },
-        ("payment_method", "customer") => Reference,
-        (
-            "setup_intent",
-            "customer" | "payment_method" | "mandate" | "single_use_mandate" | "latest_attempt"
-            | "on_behalf_of" | "application",
-        ) => Reference,
-        ("mandate", "payment_method") => Reference,
-        ("price", "product") => Reference,
-        ("product", "default_price") => Reference,
-        (
-            "subscription",
-            "customer"
-            | "default_payment_method"
-            | "default_source"
-            | "latest_invoice"
-            | "pending_setup_intent"
-            | "schedule"
-            | "test_clock"
-            | "on_behalf_of"
-            | "application",
-        ) => Reference,
-        ("subscription", "items") => Embedded,
-        ("subscription_item", "price") => Reference,
-        (
-            "invoice",
-            "customer"
-            | "default_payment_method"
-            | "default_source"
-            | "subscription"
-            | "test_clock"
-            | "on_behalf_of"
-            | "parent.subscription_details.subscription",
-        ) => Reference,
-        ("invoice", "lines") => Embedded,
-        ("line_item", "subscription" | "parent.subscription_item_details.subscription") => {
-            Reference
+impl Ctx {
+    /// The object as shown when nothing is expanded.
+    pub fn strip_hidden(&self, value: Value) -> Value {
+        strip_hidden(self.registry(), value)
+    }
+
+    /// Answers with an object after applying the request's `expand[]`.
+    pub async fn respond(&self, mut value: Value) -> ApiResult<Json<Value>> {
+        expand(self, &mut value, &self.expand).await?;
+        Ok(Json(value))
+    }
+
+    /// Refuses, before anything is written, `expand[]` paths whose first
+    /// step an `object` does not have (deeper steps are checked when the
+    /// answer is expanded).
+    pub fn check_expand_paths(&self, object: &str) -> ApiResult<()> {
+        for path in &self.expand {
+            let segments: Vec<&str> = path.split('.').collect();
+            let known = (1..=segments.len()).any(|n| {
+                self.registry()
+                    .expansion(object, &segments[..n].join("."))
+                    .is_some()
+            });
+            if !known {
+                return Err(cannot_expand(path));
+            }
         }
-        ("invoice", "confirmation_secret") => Hidden,
-        ("invoice", "payments") => Children {
-            object: "invoice_payment",
-            field: "invoice",
-            url: "/v1/invoice_payments?invoice={id}",
-        },
-        ("invoice_payment", "invoice" | "payment.payment_intent" | "payment.charge") => Reference,
-        (
-            "payment_intent",
-            "customer" | "payment_method" | "latest_charge" | "review" | "on_behalf_of"
-            | "application",
-        ) => Reference,
-        ("charge", "customer" | "payment_intent" | "balance_transaction" | "invoice") => Reference,
-        // Stripe stopped including refunds in 2022-11-15; none are made here.
-        ("charge", "refunds") => Children {
-            object: "refund",
-            field: "charge",
-            url: "/v1/charges/{id}/refunds",
-        },
-        ("balance_transaction", "source") => Reference,
-        (
-            "checkout.session",
-            "customer" | "setup_intent" | "payment_intent" | "subscription" | "invoice"
-            | "payment_link",
-        ) => Reference,
-        ("checkout.session", "line_items") => Hidden,
-        ("item", "price") => Reference,
-        _ => return None,
-    };
-    Some(kind)
-}
-
-fn hidden_fields(object: &str) -> &'static [&'static str] {
-    match object {
-        "customer" => &["tax", "cash_balance", "invoice_credit_balance"],
-        "invoice" => &["confirmation_secret", "payments"],
-        "checkout.session" => &["line_items"],
-        "charge" => &["refunds"],
-        _ => &[],
+        Ok(())
     }
 }
 
-/// The object as shown when nothing is expanded (also what events carry).
-pub fn strip_hidden(value: Value) -> Value {
-    strip_hidden_except(value, &[])
-}
-
-fn strip_hidden_except(mut value: Value, keep: &[&str]) -> Value {
-    let object = value["object"].as_str().unwrap_or_default().to_owned();
+fn strip_hidden_except(registry: &Registry, mut value: Value, keep: &[&str]) -> Value {
+    let spec = value["object"].as_str().and_then(|o| registry.get(o));
     if let Value::Object(map) = &mut value {
         // `_`-prefixed keys are stripe-twin's own bookkeeping, never shown.
         map.retain(|key, _| !key.starts_with('_'));
-        for field in hidden_fields(&object) {
-            if !keep.contains(field) {
-                map.remove(*field);
+        for field in spec.into_iter().flat_map(|spec| spec.hidden_fields()) {
+            if !keep.contains(&field) {
+                map.remove(field);
             }
         }
     }
     value
-}
-
-/// Refuses, before anything is written, `expand[]` paths whose first step
-/// an object of this type does not have (deeper steps are checked when the
-/// answer is expanded).
-pub fn check_paths(object: &str, paths: &[String]) -> ApiResult<()> {
-    for path in paths {
-        let segments: Vec<&str> = path.split('.').collect();
-        let known =
-            (1..=segments.len()).any(|n| expansion(object, &segments[..n].join(".")).is_some());
-        if !known {
-            return Err(cannot_expand(path));
-        }
-    }
-    Ok(())
 }
 
 fn cannot_expand(path: &str) -> ApiError {
@@ -210,12 +105,12 @@ pub async fn expand(ctx: &Ctx, value: &mut Value, paths: &[String]) -> ApiResult
         let keep = keep_for("data.");
         if let Some(items) = value["data"].as_array_mut() {
             for item in items {
-                *item = strip_hidden_except(item.take(), &keep);
+                *item = strip_hidden_except(ctx.registry(), item.take(), &keep);
             }
         }
     } else {
         let keep = keep_for("");
-        *value = strip_hidden_except(value.take(), &keep);
+        *value = strip_hidden_except(ctx.registry(), value.take(), &keep);
     }
     Ok(())
 }
@@ -263,7 +158,7 @@ async fn expand_path(ctx: &Ctx, root: &mut Value, segments: &[&str], full: &str)
         if at >= segments.len() {
             continue;
         }
-        let level = plan_level(root, &nodes, segments, at, full)?;
+        let level = plan_level(ctx.registry(), root, &nodes, segments, at, full)?;
         let mut reached = level.onward;
         load_references(ctx, root, &level.references, segments, full).await?;
         for (slot, _, next) in level.references {
@@ -287,6 +182,7 @@ async fn expand_path(ctx: &Ctx, root: &mut Value, segments: &[&str], full: &str)
 
 /// Finds, for each object at segment `at`, what the path's next step is.
 fn plan_level(
+    registry: &Registry,
     root: &mut Value,
     nodes: &[String],
     segments: &[&str],
@@ -311,7 +207,11 @@ fn plan_level(
         let object = node["object"].as_str().unwrap_or_default().to_owned();
         let rest = &segments[at..];
         let (taken, kind) = (1..=rest.len())
-            .find_map(|n| expansion(&object, &rest[..n].join(".")).map(|k| (n, k)))
+            .find_map(|n| {
+                registry
+                    .expansion(&object, &rest[..n].join("."))
+                    .map(|k| (n, k))
+            })
             .ok_or_else(|| cannot_expand(full))?;
         let next = at + taken;
         let owner = node["id"].as_str().unwrap_or_default().to_owned();
@@ -325,13 +225,13 @@ fn plan_level(
             continue;
         };
         match kind {
-            Expansion::Reference => match field {
+            Expansion::Reference { .. } => match field {
                 Value::String(id) => level.references.push((slot, id.clone(), next)),
                 // Expanded by an earlier path: walk on through it.
                 Value::Object(_) => level.onward.push((next, slot)),
                 _ => {}
             },
-            Expansion::Hidden | Expansion::Embedded => {
+            Expansion::Hidden | Expansion::Embedded { .. } => {
                 if field.is_object() {
                     level.onward.push((next, slot));
                 }
@@ -377,7 +277,7 @@ async fn load_references(
             .filter_map(|p| p.strip_prefix(walked.as_str())?.strip_prefix('.'))
             .filter_map(|p| p.split('.').next())
             .collect();
-        *target = strip_hidden_except(data.clone(), &keep);
+        *target = strip_hidden_except(ctx.registry(), data.clone(), &keep);
     }
     Ok(())
 }
@@ -408,7 +308,7 @@ async fn build_lists(
                 .iter()
                 .filter(|r| owner.of(r) == Some(owner_id.as_str()))
                 .take(11)
-                .map(|r| strip_hidden(r.data.clone()))
+                .map(|r| strip_hidden(ctx.registry(), r.data.clone()))
                 .collect();
             let url = match kind {
                 Expansion::Related { url_suffix, .. } => {

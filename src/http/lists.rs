@@ -4,7 +4,7 @@
 use axum::Json;
 use serde_json::{Value, json};
 
-use crate::http::ctx::{Ctx, display_name};
+use crate::http::ctx::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::params::Params;
 use crate::http::search;
@@ -232,11 +232,11 @@ impl Ctx {
     async fn cursor_position(&self, object: &str, id: &str, param: &str) -> ApiResult<i64> {
         match self.get(id).await? {
             Some(record) if record.object == object => {}
-            _ => return Err(ApiError::no_such(display_name(object), id, param)),
+            _ => return Err(ApiError::no_such(self.display_name(object), id, param)),
         }
         self.store()
             .position(&self.account, id)
             .await?
-            .ok_or_else(|| ApiError::no_such(display_name(object), id, param))
+            .ok_or_else(|| ApiError::no_such(self.display_name(object), id, param))
     }
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::http::{HeaderMap, StatusCode};
 
+use crate::core::registry::Registry;
 use crate::fixtures::{self, Fixtures};
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::{Store, StoreResult, Write};
@@ -63,25 +64,16 @@ pub struct Shared {
     seeded: RwLock<HashSet<String>>,
     /// The time objects live in.
     pub clock: crate::clock::Clock,
+    /// Every object type the resources serve.
+    pub registry: &'static Registry,
 }
 
 impl AppState {
-    /// A server whose accounts start empty.
-    pub fn new(store: Arc<dyn Store>, public_url: Option<String>) -> Self {
-        Self::with_fixtures(store, public_url, Fixtures::none())
-    }
-
-    /// A server whose every account starts with its own copy of `fixtures`.
-    pub fn with_fixtures(
-        store: Arc<dyn Store>,
-        public_url: Option<String>,
-        fixtures: Fixtures,
-    ) -> Self {
-        Self::build(store, public_url, fixtures, WebhookSettings::default())
-    }
-
-    /// A server with its fixtures and its webhook delivery settings.
-    pub fn build(
+    /// A server serving the object types of `registry`, with its fixtures
+    /// and its webhook delivery settings (`stripe_twin::AppState::build`
+    /// passes the resources' registry: this layer imports no resource).
+    pub fn assemble(
+        registry: &'static Registry,
         store: Arc<dyn Store>,
         public_url: Option<String>,
         fixtures: Fixtures,
@@ -98,6 +90,7 @@ impl AppState {
             cors_origins: Vec::new(),
             seeded: RwLock::new(HashSet::new()),
             clock: crate::clock::Clock,
+            registry,
         }))
     }
 
@@ -205,6 +198,10 @@ impl AppState {
                 Err(err)
             }
         }
+    }
+
+    pub fn registry(&self) -> &'static Registry {
+        self.0.registry
     }
 
     pub fn store(&self) -> &dyn Store {

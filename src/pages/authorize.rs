@@ -487,7 +487,7 @@ async fn decide(
                 "code": code,
                 "doc_url": format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-")),
                 "message": message,
-                "payment_method": crate::http::expand::strip_hidden(pm.data().clone()),
+                "payment_method": ctx.strip_hidden(pm.data().clone()),
                 "payment_method_type": pm.data()["type"],
                 "type": "invalid_request_error",
             });

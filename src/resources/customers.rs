@@ -5,6 +5,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::core::registry::{Expansion, FixtureLink, ObjectSpec, to};
 use crate::http::api::{AppState, Call, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::params::{Params, Patch, Update, address, nullable_text};
@@ -12,6 +13,52 @@ use crate::http::search::{self, FieldKind};
 use crate::ids;
 use crate::resources::payments::payment_methods;
 use crate::store::{Filter, ListQuery, Record, Write};
+
+/// A customer's cash balance, shown when `expand[]=cash_balance` asks.
+pub const CASH_BALANCE_SPEC: ObjectSpec = ObjectSpec::new("cash_balance", "");
+
+/// What stripe-twin knows about customers (see `core::registry`).
+pub const SPEC: ObjectSpec = ObjectSpec::new("customer", "cus")
+    .id_length(14)
+    .list_url("/v1/customers")
+    .fields(&[
+        ("default_source", to("payment_source")),
+        (
+            "invoice_settings.default_payment_method",
+            to("payment_method"),
+        ),
+        ("test_clock", to("test_helpers.test_clock")),
+        ("tax", Expansion::Hidden),
+        ("cash_balance", Expansion::Hidden),
+        ("invoice_credit_balance", Expansion::Hidden),
+        (
+            "subscriptions",
+            Expansion::Related {
+                object: "subscription",
+                url_suffix: "subscriptions",
+            },
+        ),
+        (
+            "sources",
+            Expansion::Related {
+                object: "payment_source",
+                url_suffix: "sources",
+            },
+        ),
+        (
+            "tax_ids",
+            Expansion::Related {
+                object: "tax_id",
+                url_suffix: "tax_ids",
+            },
+        ),
+    ])
+    .fixture(&[FixtureLink {
+        field: "invoice_settings.default_payment_method",
+        object: "payment_method",
+        optional: true,
+        back: Some(("customer", "is not attached to this customer")),
+    }]);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,7 +86,7 @@ const SEARCH: search::Spec = search::Spec {
 };
 
 pub(crate) fn new_customer_document(now: i64) -> Value {
-    let id = ids::new_customer_id();
+    let id = SPEC.new_id();
     json!({
         "id": id,
         "object": "customer",

@@ -11,6 +11,8 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::store::{Filter, ListQuery, Range};
 use crate::webhooks::EVENT_RETENTION;
 
+pub use crate::core::event_types::SPEC;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/events", get(list_events))

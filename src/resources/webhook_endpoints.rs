@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::core::event_types;
+use crate::core::registry::ObjectSpec;
 use crate::http::api::{AppState, Call, ListParams};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::params::{Params, Patch, Update};
@@ -29,6 +30,8 @@ pub fn router() -> Router<AppState> {
                 .delete(delete_webhook_endpoint),
         )
 }
+
+pub const SPEC: ObjectSpec = ObjectSpec::new(OBJECT, "we").list_url("/v1/webhook_endpoints");
 
 const OBJECT: &str = "webhook_endpoint";
 const PARAM: &str = "webhook_endpoint";
@@ -122,7 +125,7 @@ async fn create_webhook_endpoint(Call { ctx, mut params }: Call) -> ApiResult<Js
     }
     let secret = format!("whsec_{}", ids::random_base62(32));
     let mut doc = json!({
-        "id": ids::new_id("we"),
+        "id": SPEC.new_id(),
         "object": OBJECT,
         "api_version": api_version,
         "application": null,
@@ -138,7 +141,7 @@ async fn create_webhook_endpoint(Call { ctx, mut params }: Call) -> ApiResult<Js
     patch.apply(&mut doc)?;
     ctx.commit(&[Write::Insert(Record::new(OBJECT, doc.clone()))])
         .await?;
-    let mut shown = crate::http::expand::strip_hidden(doc);
+    let mut shown = ctx.strip_hidden(doc);
     shown["secret"] = json!(secret);
     ctx.respond(shown).await
 }

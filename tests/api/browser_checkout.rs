@@ -26,7 +26,7 @@ const NAME: &str = "Jenny Rosen";
 
 backend_tests!(
     browser;
-    fixtures = stripe_twin::fixtures::Fixtures::embedded().unwrap();
+    fixtures = stripe_twin::fixtures::Fixtures::embedded(&stripe_twin::REGISTRY).unwrap();
     setup_with_amazon_pay,
     amazon_pay_declined_then_authorized,
     setup_with_card,

@@ -2084,7 +2084,7 @@ async fn page_escapes_html(server: TestServer) {
 }
 
 backend_tests!(
-    fixtures = stripe_twin::fixtures::Fixtures::embedded().unwrap();
+    fixtures = stripe_twin::fixtures::Fixtures::embedded(&stripe_twin::REGISTRY).unwrap();
     seed_001_setup_mode_with_amazon_pay,
     seed_004_setup_without_customer_then_attach,
     amazon_pay_failure_then_retry,

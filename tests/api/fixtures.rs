@@ -20,11 +20,11 @@ const PRODUCT: &str = "prod_NWjs8kKbJWmuuc";
 const DOC_KEY: &str = "sk_test_Gx4mWEgHtCMr4DYMUIqfIrsz";
 
 fn embedded() -> Fixtures {
-    Fixtures::embedded().expect("the built-in fixtures parse")
+    Fixtures::embedded(&stripe_twin::REGISTRY).expect("the built-in fixtures parse")
 }
 
 backend_tests!(
-    fixtures = stripe_twin::fixtures::Fixtures::embedded().expect("the built-in fixtures parse");
+    fixtures = stripe_twin::fixtures::Fixtures::embedded(&stripe_twin::REGISTRY).expect("the built-in fixtures parse");
     embedded_fixtures_are_visible,
     fixtures_make_no_events,
     each_account_has_its_own_copy,
@@ -215,7 +215,7 @@ async fn fixtures_from_a_directory(server: TestServer) {
         serde_json::to_string_pretty(&team).unwrap(),
     )
     .unwrap();
-    let fixtures = Fixtures::from_dir(dir.path()).unwrap();
+    let fixtures = Fixtures::from_dir(dir.path(), &stripe_twin::REGISTRY).unwrap();
     assert_eq!(fixtures.len(), 1);
     let custom = TestServer::start_with_fixtures(server.backend, fixtures)
         .await

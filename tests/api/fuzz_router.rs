@@ -608,7 +608,11 @@ fn fuzz(open: impl Future<Output = Arc<dyn Store>>, cases: u32) {
         .build()
         .unwrap();
     let store = runtime.block_on(open);
-    let state = AppState::with_fixtures(store, None, Fixtures::embedded().unwrap());
+    let state = AppState::with_fixtures(
+        store,
+        None,
+        Fixtures::embedded(&stripe_twin::REGISTRY).unwrap(),
+    );
     let app = stripe_twin::app(state);
     let statuses: std::cell::RefCell<BTreeMap<u16, u32>> = Default::default();
     let pool: std::cell::RefCell<Pool> = Default::default();

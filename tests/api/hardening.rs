@@ -14,7 +14,7 @@ use serde_json::Value;
 use stripe_twin::store::Store;
 
 backend_tests!(
-    fixtures = stripe_twin::fixtures::Fixtures::embedded().unwrap();
+    fixtures = stripe_twin::fixtures::Fixtures::embedded(&stripe_twin::REGISTRY).unwrap();
     idempotency_keys_are_checked,
     request_ids_are_ours,
     money_cannot_overflow,

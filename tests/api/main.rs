@@ -28,6 +28,7 @@ mod pages;
 mod payment_intents;
 mod payment_methods;
 mod products_prices;
+mod registry;
 mod scheduler;
 mod sdk_async_stripe;
 mod search_payments;

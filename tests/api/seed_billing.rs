@@ -285,7 +285,7 @@ async fn seed_000_async_stripe(server: TestServer) {
 }
 
 backend_tests!(
-    fixtures = stripe_twin::fixtures::Fixtures::embedded().expect("the shipped fixtures parse");
+    fixtures = stripe_twin::fixtures::Fixtures::embedded(&stripe_twin::REGISTRY).expect("the shipped fixtures parse");
     seed_000_raw_http,
     seed_000_async_stripe
 );

@@ -23,7 +23,7 @@ use spec::flows::{self, Recorder};
 use spec::{Kind, Problem, Spec};
 
 backend_tests!(
-    fixtures = stripe_twin::fixtures::Fixtures::embedded().unwrap();
+    fixtures = stripe_twin::fixtures::Fixtures::embedded(&stripe_twin::REGISTRY).unwrap();
     every_returned_object_matches_the_spec,
 );
 

@@ -30,7 +30,7 @@ use stripe_twin::webhooks::{DEFAULT_FORWARD_SECRET, WebhookSettings};
 use stripe_webhook::Webhook;
 
 backend_tests!(
-    fixtures = stripe_twin::fixtures::Fixtures::embedded().unwrap();
+    fixtures = stripe_twin::fixtures::Fixtures::embedded(&stripe_twin::REGISTRY).unwrap();
     deliveries_are_signed_as_stripe_signs_them,
     endpoint_create_retrieve_update_delete_list,
     endpoint_validation_errors,

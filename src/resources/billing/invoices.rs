@@ -11,14 +11,56 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::core::registry::{Expansion, ObjectSpec, to};
 use crate::http::api::{AppState, Call, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
-use crate::http::expand::strip_hidden;
 use crate::http::search::{self, FieldKind};
-use crate::ids;
 use crate::resources::payments::payment_intents::{self, Attempted};
 use crate::resources::payments::payment_methods;
 use crate::store::{Filter, ListQuery, Record, Write};
+
+pub const SPEC: ObjectSpec = ObjectSpec::new("invoice", "in")
+    .list_url("/v1/invoices")
+    .fields(&[
+        ("customer", to("customer")),
+        ("default_payment_method", to("payment_method")),
+        ("default_source", to("payment_source")),
+        ("subscription", to("subscription")),
+        ("test_clock", to("test_helpers.test_clock")),
+        ("on_behalf_of", to("account")),
+        (
+            "parent.subscription_details.subscription",
+            to("subscription"),
+        ),
+        ("lines", Expansion::Embedded { of: "line_item" }),
+        ("confirmation_secret", Expansion::Hidden),
+        (
+            "payments",
+            Expansion::Children {
+                object: "invoice_payment",
+                field: "invoice",
+                url: "/v1/invoice_payments?invoice={id}",
+            },
+        ),
+    ]);
+
+/// An invoice's line.
+pub const LINE_SPEC: ObjectSpec = ObjectSpec::new("line_item", "il").fields(&[
+    ("subscription", to("subscription")),
+    (
+        "parent.subscription_item_details.subscription",
+        to("subscription"),
+    ),
+]);
+
+/// One payment (attempt) towards an invoice.
+pub const PAYMENT_SPEC: ObjectSpec = ObjectSpec::new("invoice_payment", "inpay")
+    .list_url("/v1/invoice_payments")
+    .fields(&[
+        ("invoice", to("invoice")),
+        ("payment.payment_intent", to("payment_intent")),
+        ("payment.charge", to("charge")),
+    ]);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -86,7 +128,7 @@ pub fn draft(
     period: (i64, i64),
     now: i64,
 ) -> Value {
-    let id = ids::new_id("in");
+    let id = SPEC.new_id();
     let currency = subscription["currency"].clone();
     // Callers keep totals within Stripe's bound (crate::core::money).
     let total = lines.iter().fold(0i64, |t, l| t.saturating_add(l.amount));
@@ -214,7 +256,7 @@ fn amounts(total: i64) -> Value {
 /// One line of a draft invoice `invoice`, billing part of `subscription`.
 fn line_document(line: &Line, invoice: &str, currency: &Value, subscription: &Value) -> Value {
     json!({
-        "id": ids::new_id("il"),
+        "id": LINE_SPEC.new_id(),
         "object": "line_item",
         "amount": line.amount,
         "currency": currency,
@@ -300,7 +342,7 @@ pub fn finalize(
         payment_intents::set_payment_method_types(&mut intent, &types);
         intent["_twin_invoice"] = invoice["id"].clone();
         let invoice_payment = json!({
-            "id": ids::new_id("inpay"),
+            "id": PAYMENT_SPEC.new_id(),
             "object": "invoice_payment",
             "amount_paid": null,
             "amount_requested": amount,
@@ -637,7 +679,7 @@ async fn retrieve_invoice_payment(
 ) -> ApiResult<Json<Value>> {
     params.finish()?;
     let record = ctx.load("invoice_payment", &id, "invoice_payment").await?;
-    ctx.respond(strip_hidden(record.data)).await
+    ctx.respond(ctx.strip_hidden(record.data)).await
 }
 
 /// An invoice payment's record, to be written with the invoice.

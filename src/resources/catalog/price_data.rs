@@ -6,11 +6,22 @@
 
 use serde_json::{Value, json};
 
+use crate::core::registry::{FixtureLink, ObjectSpec, to};
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::params::Params;
-use crate::ids;
 use crate::store::Record;
+
+/// What stripe-twin knows about prices (served by `prices`).
+pub const SPEC: ObjectSpec = ObjectSpec::new("price", "price")
+    .list_url("/v1/prices")
+    .fields(&[("product", to("product"))])
+    .fixture(&[FixtureLink {
+        field: "product",
+        object: "product",
+        optional: false,
+        back: None,
+    }]);
 
 /// The currencies Stripe's "Invalid currency" error lists, in its order.
 pub const SUPPORTED_CURRENCIES: &[&str] = &[
@@ -118,7 +129,7 @@ pub(crate) fn default_price_from_data(
 
 pub(super) fn new_price_document(product: &str, currency: &str, now: i64) -> Value {
     json!({
-        "id": ids::new_id("price"),
+        "id": SPEC.new_id(),
         "object": "price",
         "active": true,
         "billing_scheme": "per_unit",

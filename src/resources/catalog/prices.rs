@@ -28,6 +28,8 @@ use super::price_data::{
 };
 use crate::store::{Filter, ListQuery, Record, Write};
 
+pub use super::price_data::SPEC;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/prices", get(list_prices).post(create_price))

@@ -7,14 +7,27 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::core::registry::{FixtureLink, ObjectSpec, to};
 use crate::http::api::{AppState, Call, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::params::nullable_text;
 use crate::http::params::{Params, Patch, Update};
 use crate::http::search::{self, FieldKind};
-use crate::ids;
 use crate::resources::catalog::price_data as prices;
 use crate::store::{Filter, ListQuery, Record, Write};
+
+/// Products may also have ids of the caller's choosing.
+pub const SPEC: ObjectSpec = ObjectSpec::new("product", "prod")
+    .id_length(14)
+    .custom_ids()
+    .list_url("/v1/products")
+    .fields(&[("default_price", to("price"))])
+    .fixture(&[FixtureLink {
+        field: "default_price",
+        object: "price",
+        optional: true,
+        back: Some(("product", "is a price of another product")),
+    }]);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -48,7 +61,7 @@ const MAX_MARKETING_FEATURES: usize = 15;
 
 /// `prod_` + 14 base62 characters, as Stripe's product IDs.
 pub fn new_product_id() -> String {
-    format!("prod_{}", ids::random_base62(14))
+    SPEC.new_id()
 }
 
 fn new_product_document(id: &str, now: i64) -> Value {

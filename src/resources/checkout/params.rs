@@ -6,13 +6,15 @@
 
 use serde_json::{Value, json};
 
+use crate::core::registry::{ObjectSpec, to};
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::expand::strip_hidden;
 use crate::http::params::{Params, Patch};
-use crate::ids;
 use crate::resources::catalog::prices;
 use crate::store::Write;
+
+/// A Checkout Session's line item.
+pub const ITEM_SPEC: ObjectSpec = ObjectSpec::new("item", "li").fields(&[("price", to("price"))]);
 
 const MAX_PAYMENT_LINE_ITEMS: usize = 100;
 const MAX_SUBSCRIPTION_LINE_ITEMS: usize = 20;
@@ -141,10 +143,10 @@ fn quantity_of(item: &mut Params) -> ApiResult<i64> {
 }
 
 /// Stripe's line item object (`item`).
-pub(super) fn item_document(item: &LineItem) -> Value {
+pub(super) fn item_document(ctx: &Ctx, item: &LineItem) -> Value {
     let amount = item.price["unit_amount"].as_i64().unwrap_or_default() * item.quantity;
     json!({
-        "id": ids::new_id("li"),
+        "id": ITEM_SPEC.new_id(),
         "object": "item",
         "adjustable_quantity": null,
         "amount_discount": 0,
@@ -154,7 +156,7 @@ pub(super) fn item_document(item: &LineItem) -> Value {
         "currency": item.price["currency"],
         "description": item.description,
         "metadata": {},
-        "price": strip_hidden(item.price.clone()),
+        "price": ctx.strip_hidden(item.price.clone()),
         "quantity": item.quantity,
     })
 }

@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::core::registry::{Expansion, ObjectSpec, to};
 use crate::http::api::{self, AppState, Call, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::params::Params;
@@ -28,6 +29,7 @@ use crate::store::{Filter, ListQuery, Record, Write};
 
 use super::expiry::expire_writes;
 pub use super::expiry::{EXPIRY_KIND, as_seen, expire_when_due, expiry_item};
+pub use super::params::ITEM_SPEC;
 use super::params::{
     check_items_for_mode, exclusive, item_document, line_items_currency, metadata_of, mode_data,
     not_in_mode, parse_line_items, payment_intent_data, setup_intent_data, subscription_data,
@@ -36,6 +38,19 @@ use super::payment_flow::new_intent_document;
 pub use super::payment_flow::{
     Submission, Submitted, after_completion_url, after_intent, last_error, submit,
 };
+
+pub const SPEC: ObjectSpec = ObjectSpec::new(OBJECT, "cs_test")
+    .id_length(58)
+    .list_url("/v1/checkout/sessions")
+    .fields(&[
+        ("customer", to("customer")),
+        ("setup_intent", to("setup_intent")),
+        ("payment_intent", to("payment_intent")),
+        ("subscription", to("subscription")),
+        ("invoice", to("invoice")),
+        ("payment_link", to("payment_link")),
+        ("line_items", Expansion::Hidden),
+    ]);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -97,7 +112,7 @@ pub fn opens_page(session: &Value, secret: &str) -> bool {
 // ---- create ------------------------------------------------------------------
 
 fn new_session_document(mode: &str, now: i64) -> Value {
-    let id = format!("cs_test_{}", ids::random_base62(58));
+    let id = SPEC.new_id();
     json!({
         "id": id,
         "object": OBJECT,
@@ -422,7 +437,7 @@ fn set_amounts(doc: &mut Value, line_items: &[Value], subscription_data: &Value)
 }
 
 async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
-    crate::http::expand::check_paths(OBJECT, &ctx.expand)?;
+    ctx.check_expand_paths(OBJECT)?;
     let now = ctx.now();
     let mode = params
         .enum_value("mode", MODES)?
@@ -471,7 +486,7 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
     params.take_node("custom_text");
     params.finish()?;
 
-    let line_items: Vec<Value> = items.iter().map(item_document).collect();
+    let line_items: Vec<Value> = items.iter().map(|item| item_document(&ctx, item)).collect();
     set_amounts(&mut doc, &line_items, &subscription_data)?;
     doc["line_items"] = json!({
         "object": "list",

@@ -7,15 +7,19 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::core::registry::{ObjectSpec, to};
 use crate::http::api::{AppState, Call, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::expand::strip_hidden;
 use crate::store::{DueItem, Filter, ListQuery, Record, Write};
 
 const DAY: i64 = 24 * 60 * 60;
 /// Funds become available two days after the charge, at midnight UTC (the
 /// standard US payout timing; weekends and holidays are not counted).
 const AVAILABLE_AFTER_DAYS: i64 = 2;
+
+pub const SPEC: ObjectSpec = ObjectSpec::new("balance_transaction", "txn")
+    .list_url("/v1/balance_transactions")
+    .fields(&[("source", to("balance_transaction_source"))]);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -114,7 +118,7 @@ async fn retrieve_balance_transaction(
 ) -> ApiResult<Json<Value>> {
     params.finish()?;
     let record = ctx.load("balance_transaction", &id, "id").await?;
-    ctx.respond(strip_hidden(record.data)).await
+    ctx.respond(ctx.strip_hidden(record.data)).await
 }
 
 async fn list_balance_transactions(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {

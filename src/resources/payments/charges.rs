@@ -6,14 +6,32 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::core::registry::{Expansion, ObjectSpec, to};
 use crate::http::api::{AppState, Call, ListParams};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::expand::strip_hidden;
 use crate::http::search::{self, FieldKind};
 use crate::ids;
 use crate::store::{Filter, ListQuery};
 
 /// Stripe's search fields for charges (card details under `card`).
+pub const SPEC: ObjectSpec = ObjectSpec::new("charge", "ch")
+    .list_url("/v1/charges")
+    .fields(&[
+        ("customer", to("customer")),
+        ("payment_intent", to("payment_intent")),
+        ("balance_transaction", to("balance_transaction")),
+        ("invoice", to("invoice")),
+        // Stripe stopped including refunds in 2022-11-15; none are made here.
+        (
+            "refunds",
+            Expansion::Children {
+                object: "refund",
+                field: "charge",
+                url: "/v1/charges/{id}/refunds",
+            },
+        ),
+    ]);
+
 const SEARCH: search::Spec = search::Spec {
     object: "charge",
     resource: "charges",
@@ -50,7 +68,7 @@ pub fn charge_document(
     failure: Option<&ApiError>,
     now: i64,
 ) -> Value {
-    let id = ids::new_id("ch");
+    let id = SPEC.new_id();
     let kind = payment_method["type"].as_str().unwrap_or("card");
     let mut details = json!({"type": kind});
     details[kind] = match kind {
@@ -72,7 +90,7 @@ pub fn charge_document(
         "application": null,
         "application_fee": null,
         "application_fee_amount": null,
-        "balance_transaction": succeeded.then(|| ids::new_id("txn")),
+        "balance_transaction": succeeded.then(|| super::balance_transactions::SPEC.new_id()),
         "billing_details": payment_method["billing_details"],
         "calculated_statement_descriptor": "STRIPE-TWIN",
         "captured": succeeded,
@@ -177,7 +195,7 @@ async fn retrieve_charge(
 ) -> ApiResult<Json<Value>> {
     params.finish()?;
     let record = ctx.load("charge", &id, "charge").await?;
-    ctx.respond(strip_hidden(record.data)).await
+    ctx.respond(ctx.strip_hidden(record.data)).await
 }
 
 async fn list_charges(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {

@@ -6,10 +6,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::core::registry::{ObjectSpec, to};
 use crate::http::api::{AppState, Call, Ctx};
 use crate::http::error::ApiResult;
-use crate::ids;
 use crate::store::{Filter, ListQuery, Record};
+
+pub const SPEC: ObjectSpec =
+    ObjectSpec::new("mandate", "mandate").fields(&[("payment_method", to("payment_method"))]);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/mandates/{mandate}", get(retrieve_mandate))
@@ -34,7 +37,7 @@ pub fn new_mandate(
 ) -> Record {
     let kind = payment_method["type"].as_str().unwrap_or_default();
     let mut mandate = json!({
-        "id": ids::new_id("mandate"),
+        "id": SPEC.new_id(),
         "object": "mandate",
         "customer_acceptance": acceptance,
         "livemode": false,

@@ -23,9 +23,9 @@ use axum::extract::Path;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::core::registry::{ObjectSpec, to};
 use crate::http::api::{AppState, Call, ClientCall, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
-use crate::http::expand::strip_hidden;
 use crate::http::search::{self, FieldKind};
 use crate::ids;
 use crate::resources::billing::invoices;
@@ -35,6 +35,18 @@ use crate::store::{Filter, ListQuery, Record, Write};
 
 use changes::{Changes, Operation, apply_changes, parse_changes};
 pub use settlement::{Attempted, after_action, attempt, decline, settle};
+
+pub const SPEC: ObjectSpec = ObjectSpec::new("payment_intent", "pi")
+    .title("PaymentIntent")
+    .list_url("/v1/payment_intents")
+    .fields(&[
+        ("customer", to("customer")),
+        ("payment_method", to("payment_method")),
+        ("latest_charge", to("charge")),
+        ("review", to("review")),
+        ("on_behalf_of", to("account")),
+        ("application", to("application")),
+    ]);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -115,7 +127,7 @@ const MAX_AMOUNT: i64 = 99_999_999;
 
 /// A new PaymentIntent awaiting its payment method.
 pub fn new_document(amount: i64, currency: &str, now: i64) -> Value {
-    let id = ids::new_id("pi");
+    let id = SPEC.new_id();
     json!({
         "id": id,
         "object": "payment_intent",
@@ -245,7 +257,7 @@ async fn answer(
     match attempted {
         Attempted::Failed(_, error) => Err(error),
         other => {
-            let doc = strip_hidden(other.doc().clone());
+            let doc = ctx.strip_hidden(other.doc().clone());
             match call {
                 Some(call) => call.respond(doc, CLIENT_VISIBLE).await,
                 None => ctx.respond(doc).await,
@@ -255,7 +267,7 @@ async fn answer(
 }
 
 async fn create_payment_intent(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
-    crate::http::expand::check_paths("payment_intent", &ctx.expand)?;
+    ctx.check_expand_paths("payment_intent")?;
     let confirm = params.bool("confirm")?.unwrap_or(false);
     let automatic = match params.object("automatic_payment_methods")? {
         Some(mut automatic) => {
@@ -336,7 +348,7 @@ async fn create_payment_intent(Call { ctx, mut params }: Call) -> ApiResult<Json
         writes.push(Write::Insert(record));
         writes.push(created_event);
         ctx.commit(&writes).await?;
-        return ctx.respond(strip_hidden(doc)).await;
+        return ctx.respond(ctx.strip_hidden(doc)).await;
     }
     let pm = pm.ok_or_else(missing_payment_method)?;
     let mut moves = Vec::new();
@@ -366,7 +378,7 @@ async fn retrieve_payment_intent(
         .load_client_object("payment_intent", &id, CLIENT_EXPANDABLE)
         .await?;
     std::mem::take(&mut call.params).finish()?;
-    call.respond(strip_hidden(record.data), CLIENT_VISIBLE)
+    call.respond(call.ctx.strip_hidden(record.data), CLIENT_VISIBLE)
         .await
 }
 
@@ -410,7 +422,7 @@ async fn update_payment_intent(
             Ok((all, doc))
         })
         .await?;
-    ctx.respond(strip_hidden(updated)).await
+    ctx.respond(ctx.strip_hidden(updated)).await
 }
 
 async fn confirm_payment_intent(
@@ -505,7 +517,7 @@ async fn cancel_payment_intent(
             ))
         })
         .await?;
-    ctx.respond(strip_hidden(canceled)).await
+    ctx.respond(ctx.strip_hidden(canceled)).await
 }
 
 async fn list_payment_intents(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {

@@ -8,13 +8,24 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::core::registry::{FixtureLink, ObjectSpec, to};
 use crate::http::api::{AppState, Call, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::params::{Params, Patch, Update, one_of};
 use crate::http::params::{address, nullable_text};
-use crate::ids;
 use crate::resources::payments::test_cards::{self, Behavior, TestCard};
 use crate::store::{Filter, ListQuery, Record, Write};
+
+pub const SPEC: ObjectSpec = ObjectSpec::new("payment_method", "pm")
+    .display_name("PaymentMethod")
+    .list_url("/v1/payment_methods")
+    .fields(&[("customer", to("customer"))])
+    .fixture(&[FixtureLink {
+        field: "customer",
+        object: "customer",
+        optional: true,
+        back: None,
+    }]);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -63,7 +74,7 @@ fn empty_billing_details() -> Value {
 
 fn new_document(kind: &str, now: i64) -> Value {
     json!({
-        "id": ids::new_id("pm"),
+        "id": SPEC.new_id(),
         "object": "payment_method",
         "allow_redisplay": "unspecified",
         "billing_details": empty_billing_details(),

@@ -12,9 +12,9 @@ use axum::extract::Path;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::core::registry::{ObjectSpec, to};
 use crate::http::api::{AppState, Call, ClientCall, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
-use crate::http::expand::strip_hidden;
 use crate::http::params::{Params, Patch, Update};
 use crate::ids;
 use crate::resources::payments::intents;
@@ -22,6 +22,20 @@ use crate::resources::payments::mandates;
 use crate::resources::payments::payment_methods::{self, Resolved, SUPPORTED_TYPES};
 use crate::resources::payments::test_cards::{self, Behavior};
 use crate::store::{Filter, ListQuery, Record, Write};
+
+pub const SPEC: ObjectSpec = ObjectSpec::new("setup_intent", "seti")
+    .display_name("setupintent")
+    .title("SetupIntent")
+    .list_url("/v1/setup_intents")
+    .fields(&[
+        ("customer", to("customer")),
+        ("payment_method", to("payment_method")),
+        ("mandate", to("mandate")),
+        ("single_use_mandate", to("mandate")),
+        ("latest_attempt", to("setup_attempt")),
+        ("on_behalf_of", to("account")),
+        ("application", to("application")),
+    ]);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -75,7 +89,7 @@ const CANCELABLE: &[&str] = &[
 ];
 
 pub fn new_document(now: i64) -> Value {
-    let id = ids::new_id("seti");
+    let id = SPEC.new_id();
     json!({
         "id": id,
         "object": "setup_intent",
@@ -430,10 +444,10 @@ pub fn confirm_writes(
         (_, Behavior::Declines(decline) | Behavior::FailsWhenUsed(decline)) => {
             let error = decline.error();
             writes.push(pm_write(&pm));
-            let failed = fail(ctx, doc, error_object(&error, &pm_doc), writes);
+            let failed = fail(ctx, doc, error_object(ctx, &error, &pm_doc), writes);
             let error = error
-                .with_extra("setup_intent", strip_hidden(failed.clone()))
-                .with_extra("payment_method", strip_hidden(pm_doc.clone()));
+                .with_extra("setup_intent", ctx.strip_hidden(failed.clone()))
+                .with_extra("payment_method", ctx.strip_hidden(pm_doc.clone()));
             Ok(Confirmed::Declined(failed, error))
         }
         _ => Ok(Confirmed::Moved(succeed(ctx, doc, &pm, None, writes)?)),
@@ -445,11 +459,11 @@ fn pm_write(pm: &Resolved) -> Write {
 }
 
 /// Stripe's error hash as `last_setup_error` shows it.
-fn error_object(error: &ApiError, pm: &Value) -> Value {
+fn error_object(ctx: &Ctx, error: &ApiError, pm: &Value) -> Value {
     let mut body = error.body()["error"].clone();
     if let Value::Object(map) = &mut body {
         map.remove("request_log_url");
-        map.insert("payment_method".into(), strip_hidden(pm.clone()));
+        map.insert("payment_method".into(), ctx.strip_hidden(pm.clone()));
     }
     body
 }
@@ -533,15 +547,15 @@ async fn answer(
 ) -> ApiResult<Json<Value>> {
     match confirmed {
         Confirmed::Moved(doc) => match call {
-            Some(call) => call.respond(strip_hidden(doc), CLIENT_VISIBLE).await,
-            None => ctx.respond(strip_hidden(doc)).await,
+            Some(call) => call.respond(ctx.strip_hidden(doc), CLIENT_VISIBLE).await,
+            None => ctx.respond(ctx.strip_hidden(doc)).await,
         },
         Confirmed::Declined(_, error) => Err(error),
     }
 }
 
 async fn create_setup_intent(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
-    crate::http::expand::check_paths("setup_intent", &ctx.expand)?;
+    ctx.check_expand_paths("setup_intent")?;
     let confirm = params.bool("confirm")?.unwrap_or(false);
     let changes = parse_changes(&ctx, &mut params, Operation::Create, false)?;
     params.finish()?;
@@ -592,7 +606,7 @@ async fn create_setup_intent(Call { ctx, mut params }: Call) -> ApiResult<Json<V
         writes.push(Write::Insert(record));
         writes.push(created_event);
         ctx.commit(&writes).await?;
-        return ctx.respond(strip_hidden(doc)).await;
+        return ctx.respond(ctx.strip_hidden(doc)).await;
     }
     let pm = pm.ok_or_else(missing_payment_method)?;
     let mut confirm_writes_list = Vec::new();
@@ -622,7 +636,7 @@ async fn retrieve_setup_intent(
         .load_client_object("setup_intent", &id, CLIENT_EXPANDABLE)
         .await?;
     std::mem::take(&mut call.params).finish()?;
-    call.respond(strip_hidden(record.data), CLIENT_VISIBLE)
+    call.respond(call.ctx.strip_hidden(record.data), CLIENT_VISIBLE)
         .await
 }
 
@@ -661,7 +675,7 @@ async fn update_setup_intent(
             Ok((writes, doc))
         })
         .await?;
-    ctx.respond(strip_hidden(updated)).await
+    ctx.respond(ctx.strip_hidden(updated)).await
 }
 
 async fn confirm_setup_intent(
@@ -746,7 +760,7 @@ async fn cancel_setup_intent(
             ))
         })
         .await?;
-    ctx.respond(strip_hidden(canceled)).await
+    ctx.respond(ctx.strip_hidden(canceled)).await
 }
 
 async fn list_setup_intents(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {

@@ -35,7 +35,7 @@ pub enum Backend {
 /// `backend_tests!(fixtures = EXPR; a, b)` starts each server with the
 /// fixtures `EXPR` gives (a `stripe_twin::fixtures::Fixtures`) instead;
 /// `EXPR` runs inside the generated modules, so spell paths in full, e.g.
-/// `stripe_twin::fixtures::Fixtures::embedded().unwrap()`.
+/// `stripe_twin::fixtures::Fixtures::embedded(&stripe_twin::REGISTRY).unwrap()`.
 /// `backend_tests!(browser; a, b)` marks tests that drive Chromium: they are
 /// ignored where chromedriver is not installed (outside CI).
 #[macro_export]
@@ -336,7 +336,7 @@ impl TestServer {
     }
 
     /// A server whose every account starts with its own copy of `fixtures`
-    /// (`Fixtures::embedded()` for what the binary ships).
+    /// (`Fixtures::embedded(&stripe_twin::REGISTRY)` for what the binary ships).
     pub async fn start_with_fixtures(backend: Backend, fixtures: Fixtures) -> Option<Self> {
         let dir = (backend == Backend::Sqlite).then(|| tempfile::tempdir().expect("tempdir"));
         let schema = (backend == Backend::Postgres).then(new_schema);

@@ -13,14 +13,13 @@ use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::form::Node;
 use crate::http::params::Params;
-use crate::ids;
 use crate::resources::billing::invoices::{self, Line};
 use crate::resources::payments::payment_intents::{self, Attempted};
 use crate::resources::payments::{payment_methods, setup_intents};
 use crate::store::{Record, Write};
 
 fn subscription_document(customer: &str, currency: &str, now: i64) -> Value {
-    let id = ids::new_id("sub");
+    let id = super::SPEC.new_id();
     json!({
         "id": id,
         "object": "subscription",

@@ -4,12 +4,23 @@
 
 use serde_json::{Value, json};
 
+use crate::core::registry::{ObjectSpec, to};
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::params::Params;
-use crate::ids;
 use crate::resources::catalog::prices;
 use crate::store::{Record, Write};
+
+pub const SPEC: ObjectSpec = ObjectSpec::new("subscription_item", "si")
+    .id_length(14)
+    .list_url("/v1/subscription_items")
+    .fields(&[("price", to("price"))]);
+
+/// The legacy plan view of an item's price, shown on items and lines; it
+/// carries its price's id.
+pub const PLAN_SPEC: ObjectSpec = ObjectSpec::new("plan", "price")
+    .custom_ids()
+    .fields(&[("product", to("product"))]);
 
 /// One requested item: its price (loaded or built from price_data).
 pub(super) struct ItemSpec {
@@ -135,7 +146,7 @@ fn item_document(
     now: i64,
 ) -> Value {
     json!({
-        "id": format!("si_{}", ids::random_base62(14)),
+        "id": SPEC.new_id(),
         "object": "subscription_item",
         "billing_thresholds": null,
         "created": now,

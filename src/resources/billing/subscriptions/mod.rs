@@ -27,9 +27,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::core::registry::{Expansion, ObjectSpec, to};
 use crate::http::api::{AppState, Call, ListParams, take_range};
 use crate::http::error::{ApiError, ApiResult, Named};
-use crate::http::expand::strip_hidden;
 use crate::http::search::{self, FieldKind};
 use crate::resources::billing::invoices::{self, Line};
 use crate::resources::payments::payment_methods;
@@ -39,6 +39,7 @@ use crate::store::{Filter, ListQuery, Write};
 pub use calendar::add_interval;
 pub use create::create_for_checkout;
 pub use invoicing::{default_payment_method, invoice_paid};
+pub use items::{PLAN_SPEC, SPEC as ITEM_SPEC};
 pub use params::billing_mode_param;
 
 use create::create_writes;
@@ -47,6 +48,26 @@ use items::check_items_agree;
 use lines::{line_from_stored, proration_lines};
 use params::{cancellation_details, check_default_payment_method, parse_create, parse_update};
 use update::update_writes;
+
+pub const SPEC: ObjectSpec = ObjectSpec::new("subscription", "sub")
+    .list_url("/v1/subscriptions")
+    .fields(&[
+        ("customer", to("customer")),
+        ("default_payment_method", to("payment_method")),
+        ("default_source", to("payment_source")),
+        ("latest_invoice", to("invoice")),
+        ("pending_setup_intent", to("setup_intent")),
+        ("schedule", to("subscription_schedule")),
+        ("test_clock", to("test_helpers.test_clock")),
+        ("on_behalf_of", to("account")),
+        ("application", to("application")),
+        (
+            "items",
+            Expansion::Embedded {
+                of: "subscription_item",
+            },
+        ),
+    ]);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -108,7 +129,7 @@ const DAY: i64 = 86_400;
 const TRIAL_WARNING: i64 = 3 * DAY;
 
 async fn create_subscription(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
-    crate::http::expand::check_paths("subscription", &ctx.expand)?;
+    ctx.check_expand_paths("subscription")?;
     let now = ctx.now();
     let request = parse_create(&ctx, &mut params, now).await?;
     params.finish()?;
@@ -136,7 +157,7 @@ async fn create_subscription(Call { ctx, mut params }: Call) -> ApiResult<Json<V
             .await
         })
         .await?;
-    ctx.respond(strip_hidden(created)).await
+    ctx.respond(ctx.strip_hidden(created)).await
 }
 
 // ---- retrieve, list, search, items ---------------------------------------------
@@ -149,7 +170,7 @@ async fn retrieve_subscription(
     let record = ctx
         .load("subscription", &id, "subscription_exposed_id")
         .await?;
-    ctx.respond(strip_hidden(record.data)).await
+    ctx.respond(ctx.strip_hidden(record.data)).await
 }
 
 async fn list_subscriptions(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
@@ -283,7 +304,7 @@ async fn update_subscription(
     // error_if_incomplete and pending_if_incomplete were checked before anything changed.
     match outcome {
         (_, Some(error)) if request.behavior == "error_if_incomplete" => Err(error),
-        (doc, _) => ctx.respond(strip_hidden(doc)).await,
+        (doc, _) => ctx.respond(ctx.strip_hidden(doc)).await,
     }
 }
 
@@ -352,7 +373,7 @@ async fn cancel_subscription(
             Ok((all, doc))
         })
         .await?;
-    ctx.respond(strip_hidden(canceled)).await
+    ctx.respond(ctx.strip_hidden(canceled)).await
 }
 
 async fn resume_subscription(
@@ -381,5 +402,5 @@ async fn resume_subscription(
             Ok((writes, doc))
         })
         .await?;
-    ctx.respond(strip_hidden(resumed)).await
+    ctx.respond(ctx.strip_hidden(resumed)).await
 }

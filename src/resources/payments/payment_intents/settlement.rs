@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult, ErrorType, Named};
-use crate::http::expand::strip_hidden;
 use crate::resources::billing::invoices;
 use crate::resources::payments::balance_transactions;
 use crate::resources::payments::charges;
@@ -294,7 +293,7 @@ pub fn decline(
     if let Value::Object(map) = &mut error_object {
         map.remove("request_log_url");
         map.insert("charge".into(), charge["id"].clone());
-        map.insert("payment_method".into(), strip_hidden(pm_doc.clone()));
+        map.insert("payment_method".into(), ctx.strip_hidden(pm_doc.clone()));
         map.insert("payment_method_type".into(), pm_doc["type"].clone());
     }
     doc["status"] = json!("requires_payment_method");
@@ -310,8 +309,8 @@ pub fn decline(
     // tried and the intent as it now stands.
     let error = error
         .with_extra("charge", charge["id"].clone())
-        .with_extra("payment_intent", strip_hidden(doc.clone()))
-        .with_extra("payment_method", strip_hidden(pm_doc.clone()));
+        .with_extra("payment_intent", ctx.strip_hidden(doc.clone()))
+        .with_extra("payment_method", ctx.strip_hidden(pm_doc.clone()));
     Attempted::Failed(doc, error)
 }
 
