@@ -241,6 +241,11 @@ pub fn is_known(kind: &str) -> bool {
     kind == "*" || EVENT_TYPES.binary_search(&kind).is_ok()
 }
 
+/// Events are made by every resource's changes, so their spec lives here,
+/// below the resources (`resources::events` serves them).
+pub const SPEC: crate::core::registry::ObjectSpec =
+    crate::core::registry::ObjectSpec::new("event", "evt").list_url("/v1/events");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,8 +258,3 @@ mod tests {
         assert!(!is_known("checkout.session.exploded"));
     }
 }
-
-/// Events are made by every resource's changes, so their spec lives here,
-/// below the resources (`resources::events` serves them).
-pub const SPEC: crate::core::registry::ObjectSpec =
-    crate::core::registry::ObjectSpec::new("event", "evt").list_url("/v1/events");
