@@ -161,11 +161,9 @@ fn due_kinds() -> scheduler::Kinds {
             balance_transactions::make_available,
         )
         .every(webhooks::RETENTION_KIND, HOURLY, webhooks::purge_old_events)
-        .every(
-            idempotency::RETENTION_KIND,
-            HOURLY,
-            idempotency::purge_old_keys,
-        )
+        .every(idempotency::RETENTION_KIND, HOURLY, |_, _| async {
+            Ok(idempotency::purge_old_keys())
+        })
 }
 
 /// Every request gets a `Request-Id` of ours; one the client sent is

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, Method, StatusCode, header::CONTENT_TYPE};
+use axum::http::{HeaderMap, Method, header::CONTENT_TYPE};
 use serde_json::{Value, json};
 
 use crate::http::auth::{self, KeyKind};
+use crate::http::body::read_body;
 use crate::http::ctx::{ClientInfo, Ctx, origin};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::form;
@@ -19,9 +20,6 @@ use crate::http::params::Params;
 use crate::http::state::AppState;
 use crate::http::unit_of_work::UnitOfWork;
 use crate::store::Record;
-
-/// Larger bodies are refused with 413 before they are decoded.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// What a handler receives: the context and the parameters still to take.
 pub struct Call {
@@ -249,38 +247,4 @@ fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {
     Err(ApiError::invalid(format!(
         "Invalid request: this API takes its parameters form-encoded, as Stripe's API does. Send them with 'Content-Type: application/x-www-form-urlencoded' (you sent '{content_type}'), using bracket notation for nested parameters, e.g. metadata[order_id]=6735."
     )))
-}
-
-/// Reads a whole request body, refusing one over [`MAX_BODY_BYTES`] and
-/// one that does not arrive in time.
-pub async fn read_body(body: Body, limit: std::time::Duration) -> ApiResult<Bytes> {
-    let read = tokio::time::timeout(limit, axum::body::to_bytes(body, MAX_BODY_BYTES));
-    match read.await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Err(_) => Err(ApiError::invalid(format!(
-            "The request body did not arrive within {} ms: it is shorter than its Content-Length, or the client stopped sending it.",
-            limit.as_millis()
-        ))
-        .with_status(StatusCode::REQUEST_TIMEOUT)),
-        Ok(Err(err)) if error_chain(&err).contains("length limit") => Err(ApiError::invalid(format!(
-            "The request body is too large: the limit is {MAX_BODY_BYTES} bytes."
-        ))
-        .with_status(StatusCode::PAYLOAD_TOO_LARGE)),
-        Ok(Err(err)) => Err(ApiError::invalid(format!(
-            "The request body could not be read: {}",
-            error_chain(&err)
-        ))),
-    }
-}
-
-/// An error and its causes, in words.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut words = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        words.push_str(": ");
-        words.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    words
 }

@@ -2,13 +2,16 @@
 //! sees them, its staged writes laid over what the store has.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
+
+use serde_json::Value;
 
 use crate::core::registry::Registry;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use crate::http::unit_of_work::UnitOfWork;
-use crate::store::{ListQuery, Record, Store};
+use crate::store::{ListQuery, Record, Store, Write};
 
 /// Who is calling and how, for one request.
 #[derive(Clone)]
@@ -242,4 +245,27 @@ impl Ctx {
         let stored = self.store().list(&self.account, &wider).await?;
         Ok(unit.overlay(&self.account, query, stored))
     }
+}
+
+/// What happens to the objects a PaymentIntent pays for when it moves: the
+/// invoice it pays settles, then that invoice's subscription. Declared here
+/// so the payments and billing resources can ask for it without importing
+/// the ones above them; `resources::settlement` implements it for [`Ctx`].
+pub trait Settlement {
+    /// After a PaymentIntent moved (a client confirm, the authorization
+    /// page): its invoice, and that invoice's subscription.
+    fn intent_moved<'a>(
+        &'a self,
+        intent: &'a Value,
+        writes: &'a mut Vec<Write>,
+    ) -> impl Future<Output = ApiResult<()>> + Send + 'a;
+
+    /// After an invoice was paid (by `intent`, or with nothing left to
+    /// pay): its subscription.
+    fn invoice_paid<'a>(
+        &'a self,
+        invoice: &'a Value,
+        intent: &'a Value,
+        writes: &'a mut Vec<Write>,
+    ) -> impl Future<Output = ApiResult<()>> + Send + 'a;
 }

@@ -5,6 +5,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use crate::store::StoreError;
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Where a request names an object: a missing one is a 404 when the URL
@@ -219,5 +221,33 @@ impl IntoResponse for ApiError {
                 .insert("stripe-should-retry", HeaderValue::from_static("true"));
         }
         response
+    }
+}
+
+pub fn store_error(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Conflict => ApiError::invalid(
+            "This object was changed by another request at the same time; retry the request.",
+        )
+        .with_status(StatusCode::CONFLICT)
+        .with_code("lock_timeout"),
+        StoreError::ClaimLost => ApiError::invalid(
+            "Another request took over this request's idempotency key; retry the request.",
+        )
+        .with_status(StatusCode::CONFLICT)
+        .with_type(ErrorType::Idempotency)
+        .with_code("idempotency_key_in_use"),
+        unreachable if unreachable.is_unreachable() => ApiError::Unavailable {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!(
+                "stripe-twin cannot reach its database right now ({unreachable}); retry the request (with the same Idempotency-Key it takes effect at most once)."
+            ),
+        },
+        failed => ApiError::Unavailable {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!(
+                "stripe-twin's database failed ({failed}); retry the request (with the same Idempotency-Key it takes effect at most once)."
+            ),
+        },
     }
 }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::http::ctx::Ctx;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, store_error};
 use crate::http::state::API_VERSION;
 use crate::store::{Record, StoreError, Write};
 
@@ -120,34 +120,6 @@ impl Ctx {
         )
         .with_status(StatusCode::CONFLICT)
         .with_code("lock_timeout"))
-    }
-}
-
-pub fn store_error(err: StoreError) -> ApiError {
-    match err {
-        StoreError::Conflict => ApiError::invalid(
-            "This object was changed by another request at the same time; retry the request.",
-        )
-        .with_status(StatusCode::CONFLICT)
-        .with_code("lock_timeout"),
-        StoreError::ClaimLost => ApiError::invalid(
-            "Another request took over this request's idempotency key; retry the request.",
-        )
-        .with_status(StatusCode::CONFLICT)
-        .with_type(crate::http::error::ErrorType::Idempotency)
-        .with_code("idempotency_key_in_use"),
-        unreachable if unreachable.is_unreachable() => ApiError::Unavailable {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message: format!(
-                "stripe-twin cannot reach its database right now ({unreachable}); retry the request (with the same Idempotency-Key it takes effect at most once)."
-            ),
-        },
-        failed => ApiError::Unavailable {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!(
-                "stripe-twin's database failed ({failed}); retry the request (with the same Idempotency-Key it takes effect at most once)."
-            ),
-        },
     }
 }
 

@@ -1,6 +1,6 @@
 //! `Idempotency-Key` on POST requests: the first request with a key claims
 //! it and runs; its answer is stored in the same transaction as its writes
-//! (see [`crate::http::unit_of_work`]); a retry with the same key and the same
+//! (see the `unit_of_work` module); a retry with the same key and the same
 //! parameters gets that answer again (`Idempotent-Replayed: true`). The
 //! claim lives in the database, so it holds across server processes, and
 //! a running request renews it, so a dead process's claim runs out soon.
@@ -11,11 +11,11 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header::CONTENT_TYP
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::http::api::{AppState, Ctx};
 use crate::http::auth;
 use crate::http::error::{ApiError, ApiResult, ErrorType};
+use crate::http::state::AppState;
 use crate::ids;
-use crate::store::{Claim, DueItem, IdempotencyRequest, Purge, Write};
+use crate::store::{Claim, IdempotencyRequest, Purge, Write};
 
 /// Stripe keeps keys for 24 hours.
 const KEY_LIFETIME_SECS: i64 = 24 * 60 * 60;
@@ -77,10 +77,10 @@ pub fn key_of(headers: &HeaderMap, method: &Method) -> ApiResult<Option<String>>
 
 /// The retention sweep (a periodic due item): keys past their lifetime
 /// go. Claiming already treats them as unused; this keeps the table small.
-pub async fn purge_old_keys(_: Ctx, _: DueItem) -> ApiResult<Vec<Write>> {
+pub fn purge_old_keys() -> Vec<Write> {
     // Keys live in real time: a test clock does not age them.
     let before = crate::clock::wall() - KEY_LIFETIME_SECS;
-    Ok(vec![Write::Purge(Purge::IdempotencyKeys { before })])
+    vec![Write::Purge(Purge::IdempotencyKeys { before })]
 }
 
 /// Claims the request's key, or answers for it.

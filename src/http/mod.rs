@@ -4,6 +4,7 @@
 //! the refusals of what is not emulated, and the one error type.
 pub mod api;
 pub mod auth;
+pub mod body;
 pub mod call;
 pub mod ctx;
 pub mod error;

@@ -9,8 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use crate::core::registry::Registry;
 use crate::fixtures::{self, Fixtures};
 use crate::http::error::{ApiError, ApiResult};
+use crate::scheduler::settings::SchedulerSettings;
 use crate::store::{Store, StoreResult, Write};
-use crate::webhooks::WebhookSettings;
+use crate::webhooks::settings::WebhookSettings;
 
 /// The API version whose object shapes this server emulates.
 pub const API_VERSION: &str = "2026-10-28.endive";
@@ -54,7 +55,7 @@ pub struct Shared {
     /// How long clients and requests may take.
     pub limits: Limits,
     /// How the scheduler polls for due work and holds its claims.
-    pub scheduler: crate::scheduler::SchedulerSettings,
+    pub scheduler: SchedulerSettings,
     /// Browser origins whose pages may call the API with a secret key
     /// (`*`: any); publishable-key calls come from anywhere.
     pub cors_origins: Vec<String>,
@@ -114,11 +115,11 @@ impl AppState {
     }
 
     /// The same server with other scheduler settings (before it serves).
-    pub fn with_scheduler(self, settings: crate::scheduler::SchedulerSettings) -> Self {
+    pub fn with_scheduler(self, settings: SchedulerSettings) -> Self {
         self.configured("scheduler settings", |shared| shared.scheduler = settings)
     }
 
-    pub fn scheduler(&self) -> &crate::scheduler::SchedulerSettings {
+    pub fn scheduler(&self) -> &SchedulerSettings {
         &self.0.scheduler
     }
 

@@ -3,7 +3,7 @@
 //! handler has answered, together with the request's idempotent answer.
 //! A crash at any moment leaves either all of it or none of it.
 //!
-//! Reads through [`crate::http::api::Ctx`] see the staged writes (an overlay), so
+//! Reads through the request's `Ctx` see the staged writes (an overlay), so
 //! a handler reads back what it decided. When the transaction meets a
 //! version conflict (another request changed an object this one read and
 //! rewrote), the whole handler runs again on the fresh state.
@@ -19,9 +19,11 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::http::api::{AppState, MAX_BODY_BYTES, read_body, store_error};
+use crate::http::body::{MAX_BODY_BYTES, read_body};
 use crate::http::error::ApiError;
+use crate::http::error::store_error;
 use crate::http::idempotency::{self, Hold};
+use crate::http::state::AppState;
 use crate::store::{Answer, ListQuery, Record, StoreError, Write};
 
 /// How many times a request runs before its conflicts are reported.

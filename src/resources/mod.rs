@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod customers;
 pub mod events;
 pub mod payments;
+pub mod settlement;
 pub mod webhook_endpoints;
 
 use crate::core::registry::Registry;

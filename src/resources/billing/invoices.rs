@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::core::registry::{Expansion, ObjectSpec, to};
 use crate::http::api::{AppState, Call, Ctx, ListParams};
+use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::search::{self, FieldKind};
 use crate::resources::payments::payment_intents::{self, Attempted};
@@ -447,32 +448,55 @@ pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> 
     Ok(())
 }
 
+/// What the payment method to charge is: the subscription's own default,
+/// else the customer's invoice default.
+pub async fn default_payment_method(ctx: &Ctx, invoice: &Value) -> ApiResult<Option<String>> {
+    if let Some(subscription) = invoice["parent"]["subscription_details"]["subscription"].as_str()
+        && let Some(record) = ctx.get(subscription).await?
+        && let Some(pm) = record.data["default_payment_method"].as_str()
+    {
+        return Ok(Some(pm.to_owned()));
+    }
+    let customer = invoice["customer"].as_str().unwrap_or_default();
+    Ok(ctx.get(customer).await?.and_then(|c| {
+        c.data["invoice_settings"]["default_payment_method"]
+            .as_str()
+            .map(str::to_owned)
+    }))
+}
+
 /// After a PaymentIntent moved outside a subscription's own creation (a
-/// client confirm, the authorization page, `/pay`): settles the invoice it
-/// pays, and the subscription that invoice belongs to.
-pub async fn after_payment(ctx: &Ctx, intent: &Value, writes: &mut Vec<Write>) -> ApiResult<()> {
+/// client confirm, the authorization page): settles the invoice it pays,
+/// which is answered when it became paid (`resources::settlement` goes on
+/// to its subscription).
+pub async fn settle_intent(
+    ctx: &Ctx,
+    intent: &Value,
+    writes: &mut Vec<Write>,
+) -> ApiResult<Option<Value>> {
     let Some(invoice_id) = intent["_twin_invoice"].as_str() else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(record) = ctx.get(invoice_id).await? else {
-        return Ok(());
+        return Ok(None);
     };
-    apply_payment(ctx, &record, intent, writes).await?;
-    Ok(())
+    let (invoice, paid) = apply_payment(ctx, &record, intent, writes).await?;
+    Ok(paid.then_some(invoice))
 }
 
 /// What the invoice `record` becomes after its PaymentIntent moved: paid
-/// (with its invoice payment and subscription) when it succeeded, one more
-/// failed attempt when it failed, unchanged otherwise or when not open.
+/// (with its invoice payment) when it succeeded, one more failed attempt
+/// when it failed, unchanged otherwise or when not open; and whether it
+/// became paid.
 async fn apply_payment(
     ctx: &Ctx,
     record: &Record,
     intent: &Value,
     writes: &mut Vec<Write>,
-) -> ApiResult<Value> {
+) -> ApiResult<(Value, bool)> {
     let mut invoice = record.data.clone();
     if invoice["status"] != "open" {
-        return Ok(invoice);
+        return Ok((invoice, false));
     }
     match intent["status"].as_str() {
         Some("succeeded") => {
@@ -486,8 +510,7 @@ async fn apply_payment(
                 writes.push(Write::Update(record.with_data(payment)));
             }
             writes.push(Write::Update(record.with_data(invoice.clone())));
-            crate::resources::billing::subscriptions::invoice_paid(ctx, &invoice, intent, writes)
-                .await?;
+            return Ok((invoice, true));
         }
         Some("requires_payment_method") => {
             mark_failed(ctx, &mut invoice, writes);
@@ -495,7 +518,7 @@ async fn apply_payment(
         }
         _ => {}
     }
-    Ok(invoice)
+    Ok((invoice, false))
 }
 
 async fn retrieve_invoice(
@@ -623,14 +646,14 @@ async fn pay_invoice(
                     writes.push(Write::Update(intent.with_data(doc)));
                 }
                 writes.insert(0, Write::Update(record.with_data(invoice.clone())));
-                crate::resources::billing::subscriptions::invoice_paid(&ctx, &invoice, &Value::Null, &mut writes).await?;
+                ctx.invoice_paid(&invoice, &Value::Null, &mut writes).await?;
                 return Ok((writes, Ok(invoice)));
             }
             let intent_id = invoice["_twin_payment_intent"].as_str().unwrap_or_default().to_owned();
             let intent = ctx.load("payment_intent", &intent_id, "invoice").await?;
             let pm_id = match payment_method.clone() {
                 Some(pm) => pm,
-                None => match crate::resources::billing::subscriptions::default_payment_method(&ctx, &invoice).await? {
+                None => match default_payment_method(&ctx, &invoice).await? {
                     Some(pm) => pm,
                     None => {
                         return Err(ApiError::invalid(
@@ -644,7 +667,10 @@ async fn pay_invoice(
             let attempted =
                 payment_intents::attempt(&ctx, intent.data.clone(), &pm, off_session, &mut writes).await?;
             writes.insert(0, Write::Update(intent.with_data(attempted.doc().clone())));
-            let invoice = apply_payment(&ctx, &record, attempted.doc(), &mut writes).await?;
+            let (invoice, paid) = apply_payment(&ctx, &record, attempted.doc(), &mut writes).await?;
+            if paid {
+                ctx.invoice_paid(&invoice, attempted.doc(), &mut writes).await?;
+            }
             match attempted {
                 Attempted::Failed(_, error) => Ok((writes, Err(error))),
                 _ => Ok((writes, Ok(invoice))),

@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 use super::expiry::{as_seen, is_due};
 use super::sessions::{OBJECT, SESSION_ID_TEMPLATE, page_url};
 use crate::http::api::Ctx;
+use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::form::Node;
-use crate::resources::billing::invoices;
 use crate::resources::billing::subscriptions;
 use crate::resources::catalog::prices;
 use crate::resources::customers;
@@ -402,7 +402,7 @@ async fn pay(
     });
     writes.extend(moves);
     if intent.object == "payment_intent" {
-        invoices::after_payment(ctx, &final_doc, &mut writes).await?;
+        ctx.intent_moved(&final_doc, &mut writes).await?;
     }
     let submitted = match (final_doc["status"].as_str(), failure) {
         (_, Some(error)) => Submitted::Failed(

@@ -25,10 +25,10 @@ use serde_json::{Value, json};
 
 use crate::core::registry::{ObjectSpec, to};
 use crate::http::api::{AppState, Call, ClientCall, Ctx, ListParams};
+use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::search::{self, FieldKind};
 use crate::ids;
-use crate::resources::billing::invoices;
 use crate::resources::payments::intents;
 use crate::resources::payments::payment_methods::{self, SUPPORTED_TYPES};
 use crate::store::{Filter, ListQuery, Record, Write};
@@ -468,7 +468,7 @@ async fn confirm_payment_intent(
             let attempted = attempt(&ctx, doc, &pm, changes.off_session, &mut moves).await?;
             writes.insert(0, Write::Update(record.with_data(attempted.doc().clone())));
             writes.extend(moves);
-            invoices::after_payment(&ctx, attempted.doc(), &mut writes).await?;
+            ctx.intent_moved(attempted.doc(), &mut writes).await?;
             Ok((writes, attempted))
         })
         .await?;

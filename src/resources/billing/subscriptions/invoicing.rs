@@ -11,23 +11,6 @@ use crate::resources::payments::payment_intents::{self, Attempted};
 use crate::resources::payments::payment_methods;
 use crate::store::{Record, Write};
 
-/// What the payment method to charge is: the subscription's own default,
-/// else the customer's invoice default.
-pub async fn default_payment_method(ctx: &Ctx, invoice: &Value) -> ApiResult<Option<String>> {
-    if let Some(subscription) = invoice["parent"]["subscription_details"]["subscription"].as_str()
-        && let Some(record) = ctx.get(subscription).await?
-        && let Some(pm) = record.data["default_payment_method"].as_str()
-    {
-        return Ok(Some(pm.to_owned()));
-    }
-    let customer = invoice["customer"].as_str().unwrap_or_default();
-    Ok(ctx.get(customer).await?.and_then(|c| {
-        c.data["invoice_settings"]["default_payment_method"]
-            .as_str()
-            .map(str::to_owned)
-    }))
-}
-
 /// A subscription's invoice was paid after the fact (a client confirm, the
 /// authorization page, `/pay`): an incomplete or past-due subscription
 /// becomes active.

@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::http::api::Ctx;
+use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, ErrorType, Named};
-use crate::resources::billing::invoices;
 use crate::resources::payments::balance_transactions;
 use crate::resources::payments::charges;
 use crate::resources::payments::intents;
@@ -354,6 +354,6 @@ pub async fn after_action(
     };
     let doc = attempted.doc().clone();
     writes.insert(0, Write::Update(record.with_data(doc.clone())));
-    invoices::after_payment(ctx, &doc, &mut writes).await?;
+    ctx.intent_moved(&doc, &mut writes).await?;
     Ok((writes, doc))
 }

@@ -13,7 +13,7 @@
 //! refuses the whole transaction.
 //!
 //! This module knows no resource: resources register the kinds they
-//! schedule in a [`Kinds`] table (see `lib.rs`).
+//! schedule in a [`Kinds`] table (see `app.rs`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -24,28 +24,14 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::http::api::{AppState, Ctx};
+use crate::http::ctx::Ctx;
 use crate::http::error::ApiResult;
+use crate::http::state::AppState;
 use crate::ids;
 use crate::store::{DueItem, Write};
 
-/// How often the scheduler looks for due work, and how long a claim holds.
-#[derive(Debug, Clone)]
-pub struct SchedulerSettings {
-    pub poll_interval: Duration,
-    /// Longer than any handler runs: a live process never loses a claim
-    /// mid-run, a dead one's items run again this long after it died.
-    pub lease: Duration,
-}
-
-impl Default for SchedulerSettings {
-    fn default() -> Self {
-        Self {
-            poll_interval: Duration::from_millis(250),
-            lease: Duration::from_secs(30),
-        }
-    }
-}
+pub mod settings;
+pub use settings::SchedulerSettings;
 
 /// What a handler answers: the writes running the item makes (objects,
 /// events, follow-up items), committed with the item's completion.

@@ -8,7 +8,6 @@
 //! lease). Requests never wait for a delivery.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::clock::Stopwatch;
 
@@ -18,14 +17,16 @@ use sha2::Sha256;
 use tokio::sync::{Notify, OnceCell, watch};
 use tokio::task::JoinSet;
 
-use crate::http::api::Ctx;
+use crate::http::ctx::Ctx;
 use crate::http::error::ApiResult;
 use crate::ids;
 use crate::store::{Delivery, DueItem, Purge, Record, Store, Write};
 
-/// The forwarding secret when none is configured: fixed and documented so
-/// an app's test configuration can hold it.
-pub const DEFAULT_FORWARD_SECRET: &str = "whsec_stripetwin_forwarding_secret_0000000000";
+pub mod settings;
+pub use settings::{
+    DEFAULT_FORWARD_SECRET, DEFAULT_RETRY_SCHEDULE, WebhookSettings, parse_duration, parse_schedule,
+};
+
 /// Stripe keeps events for 30 days.
 pub const EVENT_RETENTION: i64 = 30 * 24 * 60 * 60;
 /// The periodic due item that forgets older events.
@@ -33,65 +34,6 @@ pub const RETENTION_KIND: &str = "sweep_events";
 const USER_AGENT: &str = "Stripe/1.0 (+https://stripe.com/docs/webhooks)";
 /// How much of a receiver's answer an attempt keeps.
 const RESPONSE_SNIPPET: usize = 1024;
-
-#[derive(Debug, Clone)]
-pub struct WebhookSettings {
-    /// How long a receiver has to answer.
-    pub timeout: Duration,
-    /// The waits before the 2nd, 3rd, … attempts; after the last, it gives up.
-    pub retry_schedule: Vec<Duration>,
-    /// `--forward-webhooks-to`: every event of every account goes there too.
-    pub forward_to: Option<String>,
-    pub forward_secret: String,
-    /// Deliveries in flight at once, per server process.
-    pub concurrency: usize,
-    /// How often the worker looks for due retries and for events other
-    /// server processes wrote (its own process wakes it at once).
-    pub poll_interval: Duration,
-}
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(10),
-            retry_schedule: parse_schedule(DEFAULT_RETRY_SCHEDULE).expect("valid default"),
-            forward_to: None,
-            forward_secret: DEFAULT_FORWARD_SECRET.to_owned(),
-            concurrency: 8,
-            poll_interval: Duration::from_millis(500),
-        }
-    }
-}
-
-/// Stripe-like: exponential backoff over hours.
-pub const DEFAULT_RETRY_SCHEDULE: &str = "1m,5m,30m,2h,5h,10h";
-
-/// `1s,2s,5m,1h`: durations in s, m or h (ms for tests).
-pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
-    if text.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    text.split(',')
-        .map(|part| parse_duration(part.trim()))
-        .collect()
-}
-
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("'{text}' has no unit (use ms, s, m or h)"))?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' does not start with a number"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(number)),
-        "s" => Ok(Duration::from_secs(number)),
-        "m" => Ok(Duration::from_secs(number * 60)),
-        "h" => Ok(Duration::from_secs(number * 3600)),
-        _ => Err(format!("'{text}' has an unknown unit (use ms, s, m or h)")),
-    }
-}
 
 /// `Stripe-Signature` for `body` sent at `timestamp`: HMAC-SHA256 of
 /// `"{timestamp}.{body}"` keyed by the whole `whsec_…` secret, as Stripe's
@@ -473,6 +415,8 @@ pub fn delivery_view(delivery: &Delivery) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
