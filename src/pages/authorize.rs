@@ -491,7 +491,7 @@ async fn decide(
                 "payment_method_type": pm.data()["type"],
                 "type": "invalid_request_error",
             });
-            setup_intents::fail(ctx, record.data.clone(), error, &mut writes)
+            setup_intents::fail(ctx, record.data.clone(), error, &mut writes)?
         }
     };
     writes.insert(0, Write::Update(record.with_data(doc.clone())));

@@ -12,10 +12,12 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::core::registry::{Expansion, ObjectSpec, to};
+use crate::core::state_machine::StatusEnum;
 use crate::http::api::{AppState, Call, Ctx, ListParams};
 use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::search::{self, FieldKind};
+use crate::resources::payments::payment_intents::status as intent_status;
 use crate::resources::payments::payment_intents::{self, Attempted};
 use crate::resources::payments::payment_methods;
 use crate::store::{Filter, ListQuery, Record, Write};
@@ -62,6 +64,9 @@ pub const PAYMENT_SPEC: ObjectSpec = ObjectSpec::new("invoice_payment", "inpay")
         ("payment.payment_intent", to("payment_intent")),
         ("payment.charge", to("charge")),
     ]);
+pub mod status;
+
+use status::{Action, Status};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -204,7 +209,7 @@ pub fn draft(
         "shipping_cost": null,
         "shipping_details": null,
         "statement_descriptor": null,
-        "status": "draft",
+        "status": Status::Draft.as_str(),
         "status_transitions": {"finalized_at": null, "marked_uncollectible_at": null, "paid_at": null, "voided_at": null},
         "test_clock": null,
         "webhooks_delivered_at": null,
@@ -303,7 +308,7 @@ pub fn finalize(
     invoice: &mut Value,
     customer: &mut Value,
     writes: &mut Vec<Write>,
-) -> Option<(Value, Value)> {
+) -> ApiResult<Option<(Value, Value)>> {
     let sequence = customer["next_invoice_sequence"].as_i64().unwrap_or(1);
     customer["next_invoice_sequence"] = json!(sequence + 1);
     let now = ctx.now();
@@ -312,7 +317,7 @@ pub fn finalize(
         customer["invoice_prefix"].as_str().unwrap_or("TWIN"),
         sequence
     ));
-    invoice["status"] = json!("open");
+    status::apply(invoice, Action::Finalize)?;
     invoice["effective_at"] = json!(now);
     invoice["status_transitions"]["finalized_at"] = json!(now);
     let amount = invoice["amount_due"].as_i64().unwrap_or(0);
@@ -366,7 +371,7 @@ pub fn finalize(
         invoice["next_payment_attempt"] = json!(now);
     }
     writes.push(ctx.event("invoice.finalized", invoice, None));
-    payment
+    Ok(payment)
 }
 
 /// The invoice is paid: its amounts, its invoice payment (if any) and the
@@ -376,10 +381,10 @@ pub fn mark_paid(
     invoice: &mut Value,
     invoice_payment: Option<&mut Value>,
     writes: &mut Vec<Write>,
-) {
+) -> ApiResult<()> {
     let now = ctx.now();
     let amount = invoice["amount_due"].as_i64().unwrap_or(0);
-    invoice["status"] = json!("paid");
+    status::apply(invoice, Action::Pay)?;
     invoice["amount_paid"] = json!(amount);
     invoice["amount_remaining"] = json!(0);
     invoice["attempted"] = json!(amount > 0 || invoice["attempted"] == json!(true));
@@ -396,6 +401,7 @@ pub fn mark_paid(
     }
     writes.push(ctx.event("invoice.paid", invoice, None));
     writes.push(ctx.event("invoice.payment_succeeded", invoice, None));
+    Ok(())
 }
 
 /// A payment attempt on the invoice failed.
@@ -411,20 +417,21 @@ pub fn mark_failed(ctx: &Ctx, invoice: &mut Value, writes: &mut Vec<Write>) {
 /// collected it is canceled, and its invoice payment with it.
 pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> ApiResult<()> {
     let record = match ctx.get(invoice_id).await? {
-        Some(record) if record.object == "invoice" && record.data["status"] == "open" => record,
+        Some(record)
+            if record.object == "invoice" && status::check(&record.data, Action::Void).is_ok() =>
+        {
+            record
+        }
         _ => return Ok(()),
     };
     let now = ctx.now();
     let mut invoice = record.data.clone();
     if let Some(intent_id) = invoice["_twin_payment_intent"].as_str()
         && let Some(intent) = ctx.get(intent_id).await?
-        && !matches!(
-            intent.data["status"].as_str(),
-            Some("succeeded" | "canceled")
-        )
+        && intent_status::check(&intent.data, intent_status::Action::Cancel).is_ok()
     {
         let mut doc = intent.data.clone();
-        doc["status"] = json!("canceled");
+        intent_status::apply(&mut doc, intent_status::Action::Cancel)?;
         doc["canceled_at"] = json!(now);
         doc["cancellation_reason"] = json!("void_invoice");
         doc["next_action"] = Value::Null;
@@ -440,7 +447,7 @@ pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> 
         doc["status_transitions"]["canceled_at"] = json!(now);
         writes.push(Write::Update(payment.with_data(doc)));
     }
-    invoice["status"] = json!("void");
+    status::apply(&mut invoice, Action::Void)?;
     invoice["next_payment_attempt"] = Value::Null;
     invoice["status_transitions"]["voided_at"] = json!(now);
     writes.push(Write::Update(record.with_data(invoice.clone())));
@@ -495,7 +502,7 @@ async fn apply_payment(
     writes: &mut Vec<Write>,
 ) -> ApiResult<(Value, bool)> {
     let mut invoice = record.data.clone();
-    if invoice["status"] != "open" {
+    if status::check(&invoice, Action::Pay).is_err() {
         return Ok((invoice, false));
     }
     match intent["status"].as_str() {
@@ -505,7 +512,7 @@ async fn apply_payment(
                 None => None,
             };
             let mut payment = payment_record.as_ref().map(|r| r.data.clone());
-            mark_paid(ctx, &mut invoice, payment.as_mut(), writes);
+            mark_paid(ctx, &mut invoice, payment.as_mut(), writes)?;
             if let (Some(record), Some(payment)) = (payment_record, payment) {
                 writes.push(Write::Update(record.with_data(payment)));
             }
@@ -600,20 +607,7 @@ async fn pay_invoice(
     let outcome = ctx
         .retry(|| async {
             let record = ctx.load("invoice", &id, "invoice").await?;
-            let status = record.data["status"].as_str().unwrap_or_default();
-            match status {
-                "open" => {}
-                "paid" => {
-                    return Err(ApiError::invalid("Invoice is already paid")
-                        .with_code("invoice_unexpected_state"));
-                }
-                other => {
-                    return Err(ApiError::invalid(format!(
-                        "You can only pay an open invoice; this one is {other}."
-                    ))
-                    .with_code("invoice_unexpected_state"));
-                }
-            }
+            status::check(&record.data, Action::Pay)?;
             let mut invoice = record.data.clone();
             let mut writes = Vec::new();
             if out_of_band {
@@ -621,7 +615,7 @@ async fn pay_invoice(
                     Some(id) => ctx.get(id).await?,
                     None => None,
                 };
-                mark_paid(&ctx, &mut invoice, None, &mut writes);
+                mark_paid(&ctx, &mut invoice, None, &mut writes)?;
                 invoice["amount_paid_off_stripe"] = invoice["amount_paid"].clone();
                 // Nothing is left to collect: the PaymentIntent must not
                 // take the customer's money as well.
@@ -634,11 +628,10 @@ async fn pay_invoice(
                 }
                 if let Some(intent_id) = invoice["_twin_payment_intent"].as_str()
                     && let Some(intent) = ctx.get(intent_id).await?
-                    && intent.data["status"] != "succeeded"
-                    && intent.data["status"] != "canceled"
+                    && intent_status::check(&intent.data, intent_status::Action::Cancel).is_ok()
                 {
                     let mut doc = intent.data.clone();
-                    doc["status"] = json!("canceled");
+                    intent_status::apply(&mut doc, intent_status::Action::Cancel)?;
                     doc["canceled_at"] = json!(now);
                     doc["next_action"] = Value::Null;
                     crate::resources::payments::intents::forget_redirect(&mut doc);

@@ -5,15 +5,18 @@
 use serde_json::{Value, json};
 
 use super::sessions::OBJECT;
+use super::status::{self, Action};
 use crate::http::api::Ctx;
 use crate::http::error::ApiResult;
 use crate::resources::payments::intents;
+use crate::resources::payments::payment_intents::status as payment_intent_status;
+use crate::resources::payments::setup_intents::status as setup_intent_status;
 use crate::store::{DueItem, Record, Write};
 
 /// The session expires: no more page, its unfinished intent canceled.
 pub(super) async fn expire_writes(ctx: &Ctx, record: &Record) -> ApiResult<(Vec<Write>, Value)> {
     let mut doc = record.data.clone();
-    doc["status"] = json!("expired");
+    status::apply(&mut doc, Action::Expire)?;
     doc["url"] = Value::Null;
     let mut writes = Vec::new();
     if let Some(intent_id) = doc["_twin_intent"].as_str()
@@ -27,15 +30,15 @@ pub(super) async fn expire_writes(ctx: &Ctx, record: &Record) -> ApiResult<(Vec<
         let mut canceled = intent.data.clone();
         canceled["next_action"] = Value::Null;
         intents::forget_redirect(&mut canceled);
-        if doc["mode"] == "subscription" {
+        let subscription = doc["mode"] == "subscription";
+        move_intent(&mut canceled, &intent.object, subscription)?;
+        if subscription {
             // The first PaymentIntent of the subscription's invoice: the
             // invoice stays open and the subscription incomplete, but the
             // buyer's pending authorization no longer counts.
-            canceled["status"] = json!("requires_payment_method");
             canceled["payment_method"] = Value::Null;
             writes.push(Write::Update(intent.with_data(canceled)));
         } else {
-            canceled["status"] = json!("canceled");
             canceled["cancellation_reason"] = json!("abandoned");
             if intent.object == "payment_intent" {
                 canceled["canceled_at"] = json!(ctx.now());
@@ -49,9 +52,23 @@ pub(super) async fn expire_writes(ctx: &Ctx, record: &Record) -> ApiResult<(Vec<
     Ok((writes, doc))
 }
 
+/// The session's unfinished intent, through its own machine: back to
+/// requires_payment_method for a subscription's, canceled otherwise.
+fn move_intent(intent: &mut Value, object: &str, subscription: bool) -> ApiResult<()> {
+    if object == "setup_intent" {
+        use setup_intent_status::Action::{Abandon, Cancel};
+        setup_intent_status::apply(intent, if subscription { Abandon } else { Cancel })?;
+    } else {
+        use payment_intent_status::Action::{Abandon, Cancel};
+        payment_intent_status::apply(intent, if subscription { Abandon } else { Cancel })?;
+    }
+    Ok(())
+}
+
 /// Whether an open session's time is up.
 pub(super) fn is_due(doc: &Value, now: i64) -> bool {
-    doc["status"] == "open" && doc["expires_at"].as_i64().is_some_and(|at| at <= now)
+    status::check(doc, Action::Expire).is_ok()
+        && doc["expires_at"].as_i64().is_some_and(|at| at <= now)
 }
 
 /// The scheduler's kind for a session's expiry at `expires_at`.
@@ -80,7 +97,7 @@ pub async fn expire_when_due(ctx: Ctx, item: DueItem) -> ApiResult<Vec<Write>> {
     let Some(record) = ctx.get(&item.target).await? else {
         return Ok(Vec::new()); // its account's data was wiped
     };
-    if record.object != OBJECT || record.data["status"] != "open" {
+    if record.object != OBJECT || status::check(&record.data, Action::Expire).is_err() {
         return Ok(Vec::new());
     }
     if !is_due(&record.data, ctx.now()) {
@@ -100,7 +117,8 @@ pub fn as_seen(doc: Value, now: i64) -> Value {
         return doc;
     }
     let mut doc = doc;
-    doc["status"] = json!("expired");
-    doc["url"] = Value::Null;
+    if status::apply(&mut doc, Action::Expire).is_ok() {
+        doc["url"] = Value::Null;
+    }
     doc
 }

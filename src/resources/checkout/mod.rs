@@ -3,3 +3,4 @@ mod expiry;
 mod params;
 mod payment_flow;
 pub mod sessions;
+mod status;

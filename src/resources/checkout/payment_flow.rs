@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::expiry::{as_seen, is_due};
 use super::sessions::{OBJECT, SESSION_ID_TEMPLATE, page_url};
+use super::status::{self, Action};
 use crate::http::api::Ctx;
 use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, Named};
@@ -58,7 +59,7 @@ async fn load_open(ctx: &Ctx, id: &str) -> ApiResult<Result<Record, Value>> {
         // Stripe: after it expires, a customer can't complete a session.
         return Ok(Err(as_seen(record.data, ctx.now())));
     }
-    if record.data["status"] != "open" {
+    if status::check(&record.data, Action::Complete).is_err() {
         return Ok(Err(record.data));
     }
     Ok(Ok(record))
@@ -378,7 +379,7 @@ async fn pay(
         if is_new {
             moves.push(ctx.event("setup_intent.created", &doc, None));
         }
-        match setup_intents::confirm_writes(ctx, &intent, doc, pm, &mut moves)? {
+        match setup_intents::confirm_writes(ctx, doc, pm, &mut moves)? {
             Confirmed::Moved(doc) => (doc, None),
             Confirmed::Declined(doc, error) => (doc, Some(error)),
         }
@@ -440,13 +441,9 @@ pub async fn after_intent(ctx: &Ctx, intent: &Value, writes: &mut Vec<Write>) ->
         return Ok(());
     }
     let record = ctx.load(OBJECT, id, "session").await?;
-    if record.data["status"] != "open" || is_due(&record.data, ctx.now()) {
-        // Stripe: after it expires, a customer can't complete a session.
-        return Err(ApiError::invalid(
-            "This Checkout Session has expired, so it can no longer be completed. Return to the merchant to start again.",
-        ));
-    }
-    let mut session = record.data.clone();
+    // Stripe: after it expires, a customer can't complete a session (which
+    // `complete` refuses).
+    let mut session = as_seen(record.data.clone(), ctx.now());
     complete(ctx, &mut session, Some(intent), writes).await?;
     writes.push(Write::Update(record.with_data(session)));
     Ok(())
@@ -460,7 +457,7 @@ async fn complete(
     intent: Option<&Value>,
     writes: &mut Vec<Write>,
 ) -> ApiResult<()> {
-    session["status"] = json!("complete");
+    status::apply(session, Action::Complete)?;
     session["url"] = Value::Null;
     session["customer"] = json!(buyer(session));
     let pm_id = intent

@@ -143,7 +143,8 @@ pub fn check_url(param: &str, url: &str) -> ApiResult<String> {
 }
 
 /// Sends the buyer to this server's authorization page: a redirect record
-/// for this one attempt, `requires_action`, and `<object>.requires_action`.
+/// for this one attempt and `<object>.requires_action` (the caller's state
+/// machine has moved the intent to `requires_action`).
 pub fn require_action(ctx: &Ctx, mut doc: Value, kind: &str, writes: &mut Vec<Write>) -> Value {
     let token = ids::new_id("rdr") + &ids::random_base62(16);
     let url = format!("{}/authorize/{token}", ctx.origin);
@@ -156,7 +157,6 @@ pub fn require_action(ctx: &Ctx, mut doc: Value, kind: &str, writes: &mut Vec<Wr
     });
     redirect[&object] = doc["id"].clone();
     writes.push(Write::Insert(Record::new("redirect", redirect)));
-    doc["status"] = json!("requires_action");
     doc["_twin_redirect"] = json!(token);
     doc["next_action"] = json!({
         "type": "redirect_to_url",
@@ -173,23 +173,11 @@ pub fn forget_redirect(doc: &mut Value) {
     }
 }
 
-/// A Checkout Session's intent moves only through the session.
-pub fn refuse_checkout_owned(record: &Record, action: &str) -> ApiResult<()> {
+/// A Checkout Session's intent moves only through the session: `refusal`
+/// (its status module's error) otherwise.
+pub fn refuse_checkout_owned(record: &Record, refusal: impl FnOnce() -> ApiError) -> ApiResult<()> {
     if record.data["_twin_checkout_session"].is_string() {
-        let name = if record.object == "setup_intent" {
-            "SetupIntent"
-        } else {
-            "PaymentIntent"
-        };
-        let code = if record.object == "setup_intent" {
-            "setup_intent_unexpected_state"
-        } else {
-            "payment_intent_unexpected_state"
-        };
-        return Err(ApiError::invalid(format!(
-            "You cannot {action} this {name} because it belongs to a Checkout Session. You can't confirm or cancel the {name} for a Checkout Session: to cancel, expire the Checkout Session instead."
-        ))
-        .with_code(code));
+        return Err(refusal());
     }
     Ok(())
 }

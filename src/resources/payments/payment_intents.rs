@@ -16,6 +16,7 @@
 
 mod changes;
 mod settlement;
+pub mod status;
 
 use axum::Json;
 use axum::Router;
@@ -24,6 +25,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::core::registry::{ObjectSpec, to};
+use crate::core::state_machine::StatusEnum;
 use crate::http::api::{AppState, Call, ClientCall, Ctx, ListParams};
 use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, Named};
@@ -35,6 +37,7 @@ use crate::store::{Filter, ListQuery, Record, Write};
 
 use changes::{Changes, Operation, apply_changes, parse_changes};
 pub use settlement::{Attempted, after_action, attempt, decline, settle};
+use status::{Action, Status};
 
 pub const SPEC: ObjectSpec = ObjectSpec::new("payment_intent", "pi")
     .title("PaymentIntent")
@@ -111,18 +114,6 @@ const CLIENT_VISIBLE: &[&str] = &[
 ];
 const CLIENT_EXPANDABLE: &[&str] = &["payment_method"];
 
-const CONFIRMABLE: &[&str] = &[
-    "requires_payment_method",
-    "requires_confirmation",
-    "requires_action",
-];
-const CANCELABLE: &[&str] = &[
-    "requires_payment_method",
-    "requires_confirmation",
-    "requires_action",
-    "requires_capture",
-    "processing",
-];
 const MAX_AMOUNT: i64 = 99_999_999;
 
 /// A new PaymentIntent awaiting its payment method.
@@ -169,7 +160,7 @@ pub fn new_document(amount: i64, currency: &str, now: i64) -> Value {
         "source": null,
         "statement_descriptor": null,
         "statement_descriptor_suffix": null,
-        "status": "requires_payment_method",
+        "status": Status::RequiresPaymentMethod.as_str(),
         "transfer_data": null,
         "transfer_group": null,
     })
@@ -189,24 +180,6 @@ pub fn set_payment_method_types(doc: &mut Value, types: &[String]) {
             doc["payment_method_options"]["amazon_pay"] = json!({});
         }
     }
-}
-
-fn unexpected_state(action: &str, status: &str, allowed: &[&str]) -> ApiError {
-    let message = match (action, status) {
-        ("confirm", "succeeded") => {
-            "You cannot confirm this PaymentIntent because it has already succeeded after being previously confirmed.".to_owned()
-        }
-        _ => format!(
-            "You cannot {action} this PaymentIntent because it has a status of {status}. Only a PaymentIntent with one of the following statuses may be {done}: {}.",
-            allowed.join(", "),
-            done = match action {
-                "confirm" => "confirmed",
-                "update" => "updated",
-                _ => "canceled",
-            },
-        ),
-    };
-    ApiError::invalid(message).with_code("payment_intent_unexpected_state")
 }
 
 /// Checks an amount in the currency's smallest unit against Stripe's limits.
@@ -392,7 +365,6 @@ async fn update_payment_intent(
     let updated = ctx
         .retry(|| async {
             let record = ctx.load("payment_intent", &id, "intent").await?;
-            let status = record.data["status"].as_str().unwrap_or_default();
             let touches_money = changes.amount.is_some()
                 || changes.currency.is_some()
                 || changes.customer.is_some()
@@ -401,8 +373,8 @@ async fn update_payment_intent(
                 || changes.payment_method_types.is_some()
                 || changes.patch.touches("setup_future_usage")
                 || changes.patch.touches("capture_method");
-            if touches_money && !CONFIRMABLE.contains(&status) {
-                return Err(unexpected_state("update", status, CONFIRMABLE));
+            if touches_money {
+                status::check(&record.data, Action::Update)?;
             }
             if record.data["_twin_invoice"].is_string() && (changes.amount.is_some() || changes.currency.is_some()) {
                 return Err(ApiError::invalid_param(
@@ -438,11 +410,8 @@ async fn confirm_payment_intent(
     let attempted = ctx
         .retry(|| async {
             let record = ctx.load("payment_intent", &id, "intent").await?;
-            intents::refuse_checkout_owned(&record, "confirm")?;
-            let status = record.data["status"].as_str().unwrap_or_default();
-            if !CONFIRMABLE.contains(&status) {
-                return Err(unexpected_state("confirm", status, CONFIRMABLE));
-            }
+            intents::refuse_checkout_owned(&record, || status::checkout_owned(Action::Confirm))?;
+            status::check(&record.data, Action::Confirm)?;
             let requested = intents::requested_payment_method(
                 &ctx,
                 changes.payment_method.as_deref(),
@@ -491,11 +460,8 @@ async fn cancel_payment_intent(
     params.finish()?;
     let canceled = ctx
         .mutate("payment_intent", &id, "intent", |record| {
-            intents::refuse_checkout_owned(&record, "cancel")?;
-            let status = record.data["status"].as_str().unwrap_or_default();
-            if !CANCELABLE.contains(&status) {
-                return Err(unexpected_state("cancel", status, CANCELABLE));
-            }
+            intents::refuse_checkout_owned(&record, || status::checkout_owned(Action::Cancel))?;
+            status::check(&record.data, Action::Cancel)?;
             if record.data["_twin_invoice"].is_string() {
                 return Err(ApiError::invalid(
                     "You cannot cancel this PaymentIntent because it was created by an invoice. Void the invoice instead.",
@@ -503,7 +469,7 @@ async fn cancel_payment_intent(
                 .with_code("payment_intent_unexpected_state"));
             }
             let mut doc = record.data.clone();
-            doc["status"] = json!("canceled");
+            status::apply(&mut doc, Action::Cancel)?;
             doc["canceled_at"] = json!(ctx.now());
             doc["cancellation_reason"] = json!(reason);
             doc["next_action"] = Value::Null;

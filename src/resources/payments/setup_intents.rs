@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::core::registry::{ObjectSpec, to};
+use crate::core::state_machine::StatusEnum;
 use crate::http::api::{AppState, Call, ClientCall, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::params::{Params, Patch, Update};
@@ -36,6 +37,9 @@ pub const SPEC: ObjectSpec = ObjectSpec::new("setup_intent", "seti")
         ("on_behalf_of", to("account")),
         ("application", to("application")),
     ]);
+pub mod status;
+
+use status::{Action, Status};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -76,18 +80,6 @@ const CLIENT_VISIBLE: &[&str] = &[
 ];
 const CLIENT_EXPANDABLE: &[&str] = &["payment_method"];
 
-const CONFIRMABLE: &[&str] = &[
-    "requires_payment_method",
-    "requires_confirmation",
-    "requires_action",
-];
-const CANCELABLE: &[&str] = &[
-    "requires_payment_method",
-    "requires_confirmation",
-    "requires_action",
-    "processing",
-];
-
 pub fn new_document(now: i64) -> Value {
     let id = SPEC.new_id();
     json!({
@@ -117,26 +109,9 @@ pub fn new_document(now: i64) -> Value {
         "payment_method_options": {},
         "payment_method_types": [],
         "single_use_mandate": null,
-        "status": "requires_payment_method",
+        "status": Status::RequiresPaymentMethod.as_str(),
         "usage": "off_session",
     })
-}
-
-fn unexpected_state(action: &str, status: &str, allowed: &[&str]) -> ApiError {
-    let message = if status == "succeeded" && action == "confirm" {
-        "You cannot confirm this SetupIntent because it has already succeeded.".to_owned()
-    } else {
-        format!(
-            "You cannot {action} this SetupIntent because it has a status of {status}. Only a SetupIntent with one of the following statuses may be {done}: {}.",
-            allowed.join(", "),
-            done = if action == "confirm" {
-                "confirmed"
-            } else {
-                "canceled"
-            },
-        )
-    };
-    ApiError::invalid(message).with_code("setup_intent_unexpected_state")
 }
 
 /// What a request asks to change on an intent, parsed before any state is
@@ -347,13 +322,9 @@ fn apply_changes(
             writes.push(Write::Insert(record.clone()));
         }
         doc["payment_method"] = json!(pm.record().id);
-        if let Some(status) = doc["status"].as_str()
-            && CONFIRMABLE.contains(&status)
-        {
-            doc["status"] = json!("requires_confirmation");
-            doc["next_action"] = Value::Null;
-            intents::forget_redirect(doc);
-        }
+        status::apply(doc, Action::AttachPaymentMethod)?;
+        doc["next_action"] = Value::Null;
+        intents::forget_redirect(doc);
     }
     if let Some(acceptance) = &changes.mandate_data {
         doc["_twin_mandate_acceptance"] = acceptance.clone();
@@ -379,15 +350,11 @@ pub enum Confirmed {
 /// Confirms `doc` (already carrying the request's changes) with `pm`.
 pub fn confirm_writes(
     ctx: &Ctx,
-    record: &Record,
     mut doc: Value,
     pm: Resolved,
     writes: &mut Vec<Write>,
 ) -> ApiResult<Confirmed> {
-    let status = record.data["status"].as_str().unwrap_or_default();
-    if !CONFIRMABLE.contains(&status) {
-        return Err(unexpected_state("confirm", status, CONFIRMABLE));
-    }
+    status::apply(&mut doc, Action::Confirm)?;
     let pm_doc = pm.data().clone();
     let kind = pm_doc["type"].as_str().unwrap_or_default().to_owned();
     let types = intents::accepted_types(&doc);
@@ -423,6 +390,7 @@ pub fn confirm_writes(
                 ));
             }
             writes.push(pm_write(&pm));
+            status::apply(&mut doc, Action::RequireAction)?;
             Ok(Confirmed::Moved(intents::require_action(
                 ctx,
                 doc,
@@ -432,6 +400,7 @@ pub fn confirm_writes(
         }
         (_, Behavior::Authenticates(_)) => {
             writes.push(pm_write(&pm));
+            status::apply(&mut doc, Action::RequireAction)?;
             Ok(Confirmed::Moved(intents::require_action(
                 ctx,
                 doc,
@@ -444,7 +413,7 @@ pub fn confirm_writes(
         (_, Behavior::Declines(decline) | Behavior::FailsWhenUsed(decline)) => {
             let error = decline.error();
             writes.push(pm_write(&pm));
-            let failed = fail(ctx, doc, error_object(ctx, &error, &pm_doc), writes);
+            let failed = fail(ctx, doc, error_object(ctx, &error, &pm_doc), writes)?;
             let error = error
                 .with_extra("setup_intent", ctx.strip_hidden(failed.clone()))
                 .with_extra("payment_method", ctx.strip_hidden(pm_doc.clone()));
@@ -512,7 +481,7 @@ pub fn succeed(
         doc[field] = json!(record.id);
         writes.push(Write::Insert(record));
     }
-    doc["status"] = json!("succeeded");
+    status::apply(&mut doc, Action::Succeed)?;
     doc["next_action"] = Value::Null;
     doc["payment_method"] = json!(pm.record().id);
     intents::forget_redirect(&mut doc);
@@ -521,14 +490,14 @@ pub fn succeed(
 }
 
 /// The attempt failed: back to requires_payment_method with the error.
-pub fn fail(ctx: &Ctx, mut doc: Value, error: Value, writes: &mut Vec<Write>) -> Value {
-    doc["status"] = json!("requires_payment_method");
+pub fn fail(ctx: &Ctx, mut doc: Value, error: Value, writes: &mut Vec<Write>) -> ApiResult<Value> {
+    status::apply(&mut doc, Action::Fail)?;
     doc["last_setup_error"] = error;
     doc["next_action"] = Value::Null;
     doc["payment_method"] = Value::Null;
     intents::forget_redirect(&mut doc);
     writes.push(ctx.event("setup_intent.setup_failed", &doc, None));
-    doc
+    Ok(doc)
 }
 
 /// Checks that the objects a request names exist before anything is written.
@@ -610,7 +579,7 @@ async fn create_setup_intent(Call { ctx, mut params }: Call) -> ApiResult<Json<V
     }
     let pm = pm.ok_or_else(missing_payment_method)?;
     let mut confirm_writes_list = Vec::new();
-    let outcome = confirm_writes(&ctx, &record, doc, pm, &mut confirm_writes_list)?;
+    let outcome = confirm_writes(&ctx, doc, pm, &mut confirm_writes_list)?;
     let final_doc = match &outcome {
         Confirmed::Moved(d) | Confirmed::Declined(d, _) => d.clone(),
     };
@@ -650,21 +619,21 @@ async fn update_setup_intent(
     let updated = ctx
         .retry(|| async {
             let record = ctx.load("setup_intent", &id, "intent").await?;
-            let status = record.data["status"].as_str().unwrap_or_default();
             let only_notes = changes.customer.is_none()
                 && changes.payment_method.is_none()
                 && changes.payment_method_data.is_none()
                 && changes.payment_method_types.is_none()
                 && !changes.patch.touches("payment_method_options")
                 && !changes.patch.touches("flow_directions");
-            if !CONFIRMABLE.contains(&status) && !only_notes {
-                return Err(ApiError::invalid(format!(
-                    "You cannot update this SetupIntent because it has a status of {status}. Only a SetupIntent with one of the following statuses may be updated: {}.",
-                    CONFIRMABLE.join(", ")
-                ))
-                .with_code("setup_intent_unexpected_state"));
+            if !only_notes {
+                status::check(&record.data, Action::Update)?;
             }
-            let pm = intents::requested_payment_method(&ctx, changes.payment_method.as_deref(), changes.payment_method_data.as_ref()).await?;
+            let pm = intents::requested_payment_method(
+                &ctx,
+                changes.payment_method.as_deref(),
+                changes.payment_method_data.as_ref(),
+            )
+            .await?;
             let mut doc = record.data.clone();
             let mut writes = Vec::new();
             apply_changes(&mut doc, &changes, pm.as_ref(), &mut writes)?;
@@ -692,7 +661,7 @@ async fn confirm_setup_intent(
     let outcome = ctx
         .retry(|| async {
             let record = ctx.load("setup_intent", &id, "intent").await?;
-            intents::refuse_checkout_owned(&record, "confirm")?;
+            intents::refuse_checkout_owned(&record, || status::checkout_owned(Action::Confirm))?;
             let requested = intents::requested_payment_method(
                 &ctx,
                 changes.payment_method.as_deref(),
@@ -709,16 +678,13 @@ async fn confirm_setup_intent(
                         payment_methods::resolve(&ctx, pm, Named::InParam("payment_method")).await?
                     }
                     None => {
-                        let status = record.data["status"].as_str().unwrap_or_default();
-                        if !CONFIRMABLE.contains(&status) {
-                            return Err(unexpected_state("confirm", status, CONFIRMABLE));
-                        }
+                        status::check(&record.data, Action::Confirm)?;
                         return Err(missing_payment_method());
                     }
                 },
             };
             let mut moves = Vec::new();
-            let outcome = confirm_writes(&ctx, &record, doc, pm, &mut moves)?;
+            let outcome = confirm_writes(&ctx, doc, pm, &mut moves)?;
             let final_doc = match &outcome {
                 Confirmed::Moved(d) | Confirmed::Declined(d, _) => d.clone(),
             };
@@ -741,13 +707,9 @@ async fn cancel_setup_intent(
     params.finish()?;
     let canceled = ctx
         .mutate("setup_intent", &id, "intent", |record| {
-            intents::refuse_checkout_owned(&record, "cancel")?;
-            let status = record.data["status"].as_str().unwrap_or_default();
-            if !CANCELABLE.contains(&status) {
-                return Err(unexpected_state("cancel", status, CANCELABLE));
-            }
+            intents::refuse_checkout_owned(&record, || status::checkout_owned(Action::Cancel))?;
             let mut doc = record.data.clone();
-            doc["status"] = json!("canceled");
+            status::apply(&mut doc, Action::Cancel)?;
             doc["cancellation_reason"] = json!(reason);
             doc["next_action"] = Value::Null;
             intents::forget_redirect(&mut doc);

@@ -9,11 +9,14 @@ use super::calendar::add_interval;
 use super::items::{ItemSpec, agreement_amount, check_items_agree, index, item_pointer, new_item};
 use super::lines::period_line;
 use super::params::{CreateRequest, default_billing_mode, parse_create_options};
+use super::status::{self, Action, Status};
+use crate::core::state_machine::StatusEnum;
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::form::Node;
 use crate::http::params::Params;
 use crate::resources::billing::invoices::{self, Line};
+use crate::resources::payments::payment_intents::status as intent_status;
 use crate::resources::payments::payment_intents::{self, Attempted};
 use crate::resources::payments::{payment_methods, setup_intents};
 use crate::store::{Record, Write};
@@ -62,7 +65,7 @@ fn subscription_document(customer: &str, currency: &str, now: i64) -> Value {
         "pending_update": null,
         "schedule": null,
         "start_date": now,
-        "status": "incomplete",
+        "status": Status::Incomplete.as_str(),
         "status_details": null,
         "test_clock": null,
         "transfer_data": null,
@@ -164,39 +167,44 @@ pub(super) async fn create_writes(
     sub["latest_invoice"] = invoice["id"].clone();
     let invoice_created = ctx.event("invoice.created", &invoice, None);
     let mut events = vec![invoice_created];
-    let payment = invoices::finalize(ctx, &mut invoice, &mut customer, &mut events);
+    let payment = invoices::finalize(ctx, &mut invoice, &mut customer, &mut events)?;
     let pm_id = match &request.default_payment_method {
         Some(pm) => Some(pm.clone()),
         None => customer["invoice_settings"]["default_payment_method"]
             .as_str()
             .map(str::to_owned),
     };
-    sub["status"] = json!(if trial.is_some() {
-        "trialing"
-    } else {
-        "active"
-    });
-    let (tail, pending_setup_intent) = match payment {
+    let (tail, pending_setup_intent, started) = match payment {
         None => {
             // Nothing due (a trial, a free price): paid on the spot.
-            invoices::mark_paid(ctx, &mut invoice, None, &mut events);
+            invoices::mark_paid(ctx, &mut invoice, None, &mut events)?;
             if trial.is_some() && pm_id.is_none() && request.behavior == "default_incomplete" {
                 let intent =
                     trial_setup_intent(request, &sub, &items, currency, (interval, count), now)?;
                 sub["pending_setup_intent"] = intent["id"].clone();
                 let created = ctx.event("setup_intent.created", &intent, None);
-                (vec![created], Some(intent))
+                (vec![created], Some(intent), true)
             } else {
-                (Vec::new(), None)
+                (Vec::new(), None, true)
             }
         }
         Some(payment) => {
             let pm_id = pm_id.as_deref();
-            let (sub, invoice, events) = (&mut sub, &mut invoice, &mut events);
-            let tail = collect_first(ctx, request, pm_id, sub, invoice, events, payment).await?;
-            (tail, None)
+            let (invoice, events) = (&mut invoice, &mut events);
+            let (tail, started) =
+                collect_first(ctx, request, pm_id, invoice, events, payment).await?;
+            (tail, None, started)
         }
     };
+    // Until its first invoice is paid (or sent), a subscription is incomplete.
+    if started {
+        let start = if trial.is_some() {
+            Action::StartTrial
+        } else {
+            Action::Start
+        };
+        status::apply(&mut sub, start)?;
+    }
     finish_create(
         ctx,
         sub,
@@ -327,48 +335,45 @@ fn trial_setup_intent(
 
 /// Collects the first invoice's `payment` (its PaymentIntent and invoice
 /// payment) as `payment_behavior` says: charged now, left for the client to
-/// confirm, or refused. Returns the writes that follow the invoice.
+/// confirm, or refused. Returns the writes that follow the invoice, and
+/// whether the subscription starts (else it stays incomplete).
 async fn collect_first(
     ctx: &Ctx,
     request: &CreateRequest,
     pm_id: Option<&str>,
-    sub: &mut Value,
     invoice: &mut Value,
     events: &mut Vec<Write>,
     mut payment: (Value, Value),
-) -> ApiResult<Vec<Write>> {
+) -> ApiResult<(Vec<Write>, bool)> {
     let charge_now = request.collection_method == "charge_automatically";
     if !charge_now {
         // send_invoice: the customer pays later; the subscription is active meanwhile.
     } else if request.behavior == "default_incomplete" {
-        sub["status"] = json!("incomplete");
         if let Some(pm) = pm_id {
             payment.0["payment_method"] = json!(pm);
-            payment.0["status"] = json!("requires_confirmation");
+            intent_status::apply(&mut payment.0, intent_status::Action::AttachPaymentMethod)?;
         }
     } else if let Some(pm) = pm_id {
-        charge_first(ctx, request, pm, sub, invoice, events, &mut payment).await?;
-        return Ok(payment_writes(invoice, payment));
+        let started = charge_first(ctx, request, pm, invoice, events, &mut payment).await?;
+        return Ok((payment_writes(invoice, payment), started));
     } else if request.behavior == "error_if_incomplete" {
         return Err(no_payment_method());
-    } else {
-        sub["status"] = json!("incomplete");
     }
     events.push(ctx.event("payment_intent.created", &payment.0, None));
-    Ok(payment_writes(invoice, payment))
+    Ok((payment_writes(invoice, payment), !charge_now))
 }
 
-/// Charges the first invoice off the default payment method `pm_id`;
-/// error_if_incomplete refuses the creation when that does not succeed.
+/// Charges the first invoice off the default payment method `pm_id`
+/// (returns whether it was paid); error_if_incomplete refuses the creation
+/// when that does not succeed.
 async fn charge_first(
     ctx: &Ctx,
     request: &CreateRequest,
     pm_id: &str,
-    sub: &mut Value,
     invoice: &mut Value,
     events: &mut Vec<Write>,
     (intent, invoice_payment): &mut (Value, Value),
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
     let pm = payment_methods::resolve(ctx, pm_id, Named::InParam("default_payment_method")).await?;
     let created_event = ctx.event("payment_intent.created", intent, None);
     let mut moves = Vec::new();
@@ -381,8 +386,9 @@ async fn charge_first(
     match attempted {
         Attempted::Succeeded(done) => {
             events.extend(moves);
-            invoices::mark_paid(ctx, invoice, Some(invoice_payment), events);
+            invoices::mark_paid(ctx, invoice, Some(invoice_payment), events)?;
             *intent = done;
+            return Ok(true);
         }
         Attempted::Failed(failed, error) => {
             if request.behavior == "error_if_incomplete" {
@@ -390,7 +396,6 @@ async fn charge_first(
             }
             events.extend(moves);
             invoices::mark_failed(ctx, invoice, events);
-            sub["status"] = json!("incomplete");
             *intent = failed;
         }
         Attempted::RequiresAction(waiting) => {
@@ -398,11 +403,10 @@ async fn charge_first(
                 return Err(requires_action_error());
             }
             events.extend(moves);
-            sub["status"] = json!("incomplete");
             *intent = waiting;
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// The first payment's PaymentIntent and invoice payment, written after the invoice.

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::status::{self, Action};
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::resources::billing::invoices::{self, Line};
@@ -27,13 +28,14 @@ pub async fn invoice_paid(
         return Ok(());
     };
     let mut doc = record.data.clone();
-    if matches!(
-        doc["status"].as_str(),
-        Some("incomplete" | "past_due" | "unpaid")
-    ) {
-        let trialing = doc["trial_end"].as_i64().is_some_and(|end| end > ctx.now());
-        doc["status"] = json!(if trialing { "trialing" } else { "active" });
-    }
+    let trialing = doc["trial_end"].as_i64().is_some_and(|end| end > ctx.now());
+    let paid = if trialing {
+        Action::PayInTrial
+    } else {
+        Action::Pay
+    };
+    // An incomplete or overdue subscription starts (again); others stay as they are.
+    let _ = status::apply(&mut doc, paid);
     if doc["payment_settings"]["save_default_payment_method"] == "on_subscription"
         && let Some(pm) = intent["payment_method"].as_str()
     {
@@ -69,12 +71,12 @@ pub(super) async fn invoice_now(
         customer["balance"] = json!(crate::core::money::bounded(balance, "items", &currency)?);
     }
     let mut events = vec![ctx.event("invoice.created", &invoice, None)];
-    let payment = invoices::finalize(ctx, &mut invoice, &mut customer, &mut events);
+    let payment = invoices::finalize(ctx, &mut invoice, &mut customer, &mut events)?;
     sub["latest_invoice"] = invoice["id"].clone();
     let mut failure = None;
     let mut tail = Vec::new();
     match payment {
-        None => invoices::mark_paid(ctx, &mut invoice, None, &mut events),
+        None => invoices::mark_paid(ctx, &mut invoice, None, &mut events)?,
         Some((intent, mut invoice_payment)) => {
             events.push(ctx.event("payment_intent.created", &intent, None));
             let pm_id = match sub["default_payment_method"].as_str() {
@@ -99,7 +101,7 @@ pub(super) async fn invoice_now(
                             &mut invoice,
                             Some(&mut invoice_payment),
                             &mut events,
-                        );
+                        )?;
                         intent = done;
                     }
                     Attempted::Failed(failed, error) => {

@@ -20,6 +20,7 @@ mod invoicing;
 mod items;
 mod lines;
 mod params;
+mod status;
 mod update;
 
 use axum::extract::Path;
@@ -47,6 +48,7 @@ use invoicing::invoice_now;
 use items::check_items_agree;
 use lines::{line_from_stored, proration_lines};
 use params::{cancellation_details, check_default_payment_method, parse_create, parse_update};
+use status::{Action, Status};
 use update::update_writes;
 
 pub const SPEC: ObjectSpec = ObjectSpec::new("subscription", "sub")
@@ -323,15 +325,7 @@ async fn cancel_subscription(
                 .load("subscription", &id, "subscription_exposed_id")
                 .await?;
             let mut doc = record.data.clone();
-            if matches!(
-                doc["status"].as_str(),
-                Some("canceled" | "incomplete_expired")
-            ) {
-                return Err(
-                    ApiError::no_such("subscription", &id, "subscription_exposed_id")
-                        .with_status(axum::http::StatusCode::NOT_FOUND),
-                );
-            }
+            status::check(&doc, Action::Cancel)?;
             let mut writes = Vec::new();
             let mut lines: Vec<Line> = doc["_twin_pending_prorations"]
                 .as_array()
@@ -349,13 +343,10 @@ async fn cancel_subscription(
             }
             // An `incomplete` subscription never started: Stripe ends it as
             // `incomplete_expired` and voids the first invoice it waited on.
-            if doc["status"] == "incomplete" {
-                doc["status"] = json!("incomplete_expired");
-                if let Some(invoice) = doc["latest_invoice"].as_str() {
-                    invoices::void_open(&ctx, invoice, &mut writes).await?;
-                }
-            } else {
-                doc["status"] = json!("canceled");
+            if status::apply(&mut doc, Action::Cancel)? == Status::IncompleteExpired
+                && let Some(invoice) = doc["latest_invoice"].as_str()
+            {
+                invoices::void_open(&ctx, invoice, &mut writes).await?;
             }
             doc["canceled_at"] = json!(now);
             doc["ended_at"] = json!(now);
@@ -389,15 +380,10 @@ async fn resume_subscription(
     params.finish()?;
     let resumed = ctx
         .mutate("subscription", &id, "subscription_exposed_id", |record| {
-            if record.data["status"] != "paused" {
-                return Err(ApiError::invalid(format!(
-                    "Only subscriptions with `status=paused` can be resumed; this subscription's status is {}.",
-                    record.data["status"].as_str().unwrap_or_default()
-                )));
-            }
             let mut doc = record.data.clone();
-            doc["status"] = json!("active");
-            let mut writes = ctx.update_with_event(&record, doc.clone(), "customer.subscription.updated");
+            status::apply(&mut doc, Action::Resume)?;
+            let mut writes =
+                ctx.update_with_event(&record, doc.clone(), "customer.subscription.updated");
             writes.push(ctx.event("customer.subscription.resumed", &doc, None));
             Ok((writes, doc))
         })

@@ -10,17 +10,13 @@ use super::items::{
 };
 use super::lines::{line_from_stored, period_line, proration_lines, stored_line};
 use super::params::{UpdateRequest, check_default_payment_method};
+use super::status::{self, Action, Status};
+use crate::core::state_machine::StatusEnum;
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::params::Update;
 use crate::resources::billing::invoices::Line;
 use crate::store::{Record, Write};
-
-fn canceled_error() -> ApiError {
-    ApiError::invalid(
-        "A canceled subscription can only update its cancellation_details and metadata.",
-    )
-}
 
 pub(super) async fn update_writes(
     ctx: &Ctx,
@@ -29,11 +25,10 @@ pub(super) async fn update_writes(
     now: i64,
 ) -> ApiResult<(Vec<Write>, (Value, Option<ApiError>))> {
     let mut doc = record.data.clone();
-    let status = doc["status"].as_str().unwrap_or_default().to_owned();
+    let trialing = Status::of(&doc) == Some(Status::Trialing);
     let customer = doc["customer"].as_str().unwrap_or_default().to_owned();
-    let ended = matches!(status.as_str(), "canceled" | "incomplete_expired");
-    if ended && !only_notes(request) {
-        return Err(canceled_error());
+    if !only_notes(request) {
+        status::check(&doc, Action::Update)?;
     }
     request.patch.apply(&mut doc)?;
     if let Some(details) = &request.cancellation_details {
@@ -55,10 +50,10 @@ pub(super) async fn update_writes(
         None => {}
     }
     apply_cancel(&mut doc, request, now);
-    let ending_trial = apply_trial_end(&mut doc, request, now);
+    let ending_trial = apply_trial_end(&mut doc, request, now)?;
     let mut writes = Vec::new();
     // A trial bills nothing for its time: no prorations while trialing.
-    let prorate = request.proration_behavior != "none" && status != "trialing";
+    let prorate = request.proration_behavior != "none" && !trialing;
     let mut failure =
         change_items(ctx, &mut doc, request, &customer, prorate, now, &mut writes).await?;
     // (Unless the items' new interval already restarted and billed the cycle.)
@@ -150,30 +145,28 @@ fn apply_cancel(doc: &mut Value, request: &UpdateRequest, now: i64) {
 
 /// `trial_end`: `now` ends a trial (returns true when one was running, so
 /// the paid period is billed), a timestamp starts or extends one.
-fn apply_trial_end(doc: &mut Value, request: &UpdateRequest, now: i64) -> bool {
+fn apply_trial_end(doc: &mut Value, request: &UpdateRequest, now: i64) -> ApiResult<bool> {
     let mut ending_trial = false;
     if let Some(end) = request.trial_end {
         match end {
             None => {
                 doc["trial_end"] = json!(now);
-                if doc["status"] == "trialing" {
-                    doc["status"] = json!("active");
-                    ending_trial = true;
-                }
+                // Only a running trial ends.
+                ending_trial = status::apply(doc, Action::EndTrial).is_ok();
             }
             Some(end) => {
                 doc["trial_end"] = json!(end);
                 if doc["trial_start"].is_null() {
                     doc["trial_start"] = json!(now);
                 }
-                doc["status"] = json!("trialing");
+                status::apply(doc, Action::StartTrial)?;
                 for item in doc["items"]["data"].as_array_mut().into_iter().flatten() {
                     item["current_period_end"] = json!(end);
                 }
             }
         }
     }
-    ending_trial
+    Ok(ending_trial)
 }
 
 /// Applies `items`, if given, and bills the change: prorations (kept pending, or
@@ -227,8 +220,9 @@ async fn change_items(
         }
         if !all.is_empty() {
             failure = bill_update(ctx, doc, all, &request.behavior, writes).await?;
-            if failure.is_some() && doc["status"] == "active" {
-                doc["status"] = json!("past_due");
+            if failure.is_some() {
+                // An active subscription falls past due; others stay as they are.
+                let _ = status::apply(doc, Action::FailPayment);
             }
         }
     } else if !lines.is_empty() {
@@ -337,7 +331,7 @@ async fn bill_trial_end(
     }
     let failure = bill_update(ctx, doc, lines, &request.behavior, writes).await?;
     if failure.is_some() {
-        doc["status"] = json!("past_due");
+        status::apply(doc, Action::FailPayment)?;
     }
     Ok(failure)
 }

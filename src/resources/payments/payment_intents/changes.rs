@@ -4,7 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::{CONFIRMABLE, check_amount, set_payment_method_types};
+use super::status::{self, Action};
+use super::{check_amount, set_payment_method_types};
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::form::Node;
@@ -213,11 +214,9 @@ pub(super) fn apply_changes(
             writes.push(Write::Insert(record.clone()));
         }
         doc["payment_method"] = json!(pm.record().id);
-        if CONFIRMABLE.contains(&doc["status"].as_str().unwrap_or_default()) {
-            doc["status"] = json!("requires_confirmation");
-            doc["next_action"] = Value::Null;
-            intents::forget_redirect(doc);
-        }
+        status::apply(doc, Action::AttachPaymentMethod)?;
+        doc["next_action"] = Value::Null;
+        intents::forget_redirect(doc);
     }
     if let Some(acceptance) = &changes.mandate_data {
         doc["_twin_mandate_acceptance"] = acceptance.clone();

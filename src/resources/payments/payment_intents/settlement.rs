@@ -7,6 +7,7 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use super::status::{self, Action};
 use crate::http::api::Ctx;
 use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, ErrorType, Named};
@@ -45,6 +46,7 @@ pub async fn attempt(
     off_session: bool,
     writes: &mut Vec<Write>,
 ) -> ApiResult<Attempted> {
+    status::apply(&mut doc, Action::Confirm)?;
     // error_on_requires_action (this confirmation only): fail instead of
     // waiting for the customer.
     let no_action = doc
@@ -71,12 +73,12 @@ pub async fn attempt(
     if kind == "amazon_pay" {
         if off_session {
             if mandates::active_for(ctx, &pm.record().id).await?.is_none() {
-                return Ok(failing(doc, no_mandate_error(), writes));
+                return failing(doc, no_mandate_error(), writes);
             }
             return Ok(Attempted::Succeeded(settle(ctx, doc, pm, writes)?));
         }
         if no_action {
-            return Ok(failing(doc, action_required(false), writes));
+            return failing(doc, action_required(false), writes);
         }
         if doc["_twin_return_url"].is_null() {
             return Err(ApiError::invalid_param(
@@ -85,6 +87,7 @@ pub async fn attempt(
             ));
         }
         writes.push(pm.write(pm_doc.clone()));
+        status::apply(&mut doc, Action::RequireAction)?;
         return Ok(Attempted::RequiresAction(intents::require_action(
             ctx,
             doc,
@@ -93,9 +96,10 @@ pub async fn attempt(
         )));
     }
     match card_outcome(behavior, &pm_doc, off_session, no_action) {
-        CardOutcome::Fails(error) => Ok(failing(doc, error, writes)),
+        CardOutcome::Fails(error) => failing(doc, error, writes),
         CardOutcome::NeedsAuthentication => {
             writes.push(pm.write(pm_doc.clone()));
+            status::apply(&mut doc, Action::RequireAction)?;
             Ok(Attempted::RequiresAction(intents::require_action(
                 ctx,
                 doc,
@@ -261,7 +265,7 @@ pub fn settle(
         writes.push(Write::Insert(record));
     }
     let charge = charges::charge_document(&doc, &pm_doc, None, ctx.now());
-    doc["status"] = json!("succeeded");
+    status::apply(&mut doc, Action::Succeed)?;
     doc["amount_received"] = doc["amount"].clone();
     doc["latest_charge"] = charge["id"].clone();
     doc["next_action"] = Value::Null;
@@ -287,7 +291,7 @@ pub fn decline(
     pm_doc: &Value,
     error: ApiError,
     writes: &mut Vec<Write>,
-) -> Attempted {
+) -> ApiResult<Attempted> {
     let charge = charges::charge_document(&doc, pm_doc, Some(&error), ctx.now());
     let mut error_object = error.body()["error"].clone();
     if let Value::Object(map) = &mut error_object {
@@ -296,7 +300,7 @@ pub fn decline(
         map.insert("payment_method".into(), ctx.strip_hidden(pm_doc.clone()));
         map.insert("payment_method_type".into(), pm_doc["type"].clone());
     }
-    doc["status"] = json!("requires_payment_method");
+    status::apply(&mut doc, Action::Fail)?;
     doc["last_payment_error"] = error_object;
     doc["latest_charge"] = charge["id"].clone();
     doc["payment_method"] = Value::Null;
@@ -311,7 +315,7 @@ pub fn decline(
         .with_extra("charge", charge["id"].clone())
         .with_extra("payment_intent", ctx.strip_hidden(doc.clone()))
         .with_extra("payment_method", ctx.strip_hidden(pm_doc.clone()));
-    Attempted::Failed(doc, error)
+    Ok(Attempted::Failed(doc, error))
 }
 
 /// The buyer's answer on the authorization page.
@@ -332,7 +336,7 @@ pub async fn after_action(
         match test_cards::behavior_of(pm.data()) {
             // Authenticated, then declined by the issuer all the same.
             Behavior::Authenticates(Auth::ThenDeclines(reason)) => {
-                decline(ctx, doc, pm.data(), reason.error(), &mut writes)
+                decline(ctx, doc, pm.data(), reason.error(), &mut writes)?
             }
             _ => Attempted::Succeeded(settle(ctx, doc, &pm, &mut writes)?),
         }
@@ -350,7 +354,7 @@ pub async fn after_action(
             )
         };
         let error = ApiError::invalid(message).with_code(code);
-        decline(ctx, doc, pm.data(), error, &mut writes)
+        decline(ctx, doc, pm.data(), error, &mut writes)?
     };
     let doc = attempted.doc().clone();
     writes.insert(0, Write::Update(record.with_data(doc.clone())));
