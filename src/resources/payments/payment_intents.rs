@@ -23,6 +23,7 @@ use axum::extract::Path;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::core::bookkeeping::{self, Bookkeeping};
 use crate::http::api::{AppState, Call, ClientCall, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::expand::strip_hidden;
@@ -341,7 +342,7 @@ async fn create_payment_intent(Call { ctx, mut params }: Call) -> ApiResult<Json
     let pm = pm.ok_or_else(missing_payment_method)?;
     let mut moves = Vec::new();
     if changes.error_on_requires_action {
-        doc["_twin_no_action"] = json!(true);
+        bookkeeping::update(&mut doc, |b| b.no_action = true);
     }
     let attempted = attempt(&ctx, doc, &pm, changes.off_session, &mut moves).await?;
     writes.push(Write::Insert(record.with_data(attempted.doc().clone())));
@@ -392,7 +393,7 @@ async fn update_payment_intent(
             if touches_money && !CONFIRMABLE.contains(&status) {
                 return Err(unexpected_state("update", status, CONFIRMABLE));
             }
-            if record.data["_twin_invoice"].is_string() && (changes.amount.is_some() || changes.currency.is_some()) {
+            if Bookkeeping::of(&record.data).invoice.is_some() && (changes.amount.is_some() || changes.currency.is_some()) {
                 return Err(ApiError::invalid_param(
                     if changes.amount.is_some() { "amount" } else { "currency" },
                     "You cannot change the amount or currency of a PaymentIntent created by an invoice.",
@@ -451,7 +452,7 @@ async fn confirm_payment_intent(
             };
             let mut moves = Vec::new();
             if changes.error_on_requires_action {
-                doc["_twin_no_action"] = json!(true);
+                bookkeeping::update(&mut doc, |b| b.no_action = true);
             }
             let attempted = attempt(&ctx, doc, &pm, changes.off_session, &mut moves).await?;
             writes.insert(0, Write::Update(record.with_data(attempted.doc().clone())));
@@ -484,7 +485,7 @@ async fn cancel_payment_intent(
             if !CANCELABLE.contains(&status) {
                 return Err(unexpected_state("cancel", status, CANCELABLE));
             }
-            if record.data["_twin_invoice"].is_string() {
+            if Bookkeeping::of(&record.data).invoice.is_some() {
                 return Err(ApiError::invalid(
                     "You cannot cancel this PaymentIntent because it was created by an invoice. Void the invoice instead.",
                 )
