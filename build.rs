@@ -13,6 +13,9 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(twin_no_postgres)");
     println!("cargo::rustc-check-cfg=cfg(twin_no_browser)");
     println!("cargo::rerun-if-changed=build.rs");
+    // sqlx::migrate! embeds the migration files but, on stable Rust, does not
+    // tell Cargo about the folder: a new migration must rebuild the crate.
+    println!("cargo::rerun-if-changed=migrations");
     println!("cargo::rerun-if-env-changed=TEST_DATABASE_URL");
     println!("cargo::rerun-if-env-changed=CI");
     // The folder, not the file: a missing file would rerun this script,

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::core::bookkeeping::Bookkeeping;
 use crate::http::api::{AppState, Ctx, read_body};
 use crate::http::error::{ApiResult, Named};
 use crate::http::form::{self, Node};
@@ -80,8 +81,8 @@ async fn checkout_page_of(
     origin: &str,
     intent: &Value,
 ) -> Option<String> {
-    let id = intent["_twin_checkout_session"].as_str()?;
-    let session = state.store().get(account, id).await.ok().flatten()?;
+    let id = Bookkeeping::of(intent).checkout_session?;
+    let session = state.store().get(account, &id).await.ok().flatten()?;
     Some(checkout_sessions::page_url(origin, &session.data))
 }
 
@@ -117,15 +118,14 @@ async fn find_attempt(state: &AppState, token: &str) -> ApiResult<Option<Attempt
 }
 
 fn is_pending(intent: &Value, token: &str) -> bool {
-    intent["status"] == "requires_action" && intent["_twin_redirect"] == json!(token)
+    intent["status"] == "requires_action"
+        && Bookkeeping::of(intent).redirect.as_deref() == Some(token)
 }
 
 /// What the buyer agrees to, in words.
 fn agreement(intent: &Value) -> String {
-    let terms = &intent["_twin_agreement"];
-    if let (Some(amount), Some(currency)) = (terms["amount"].as_i64(), terms["currency"].as_str()) {
-        let count = terms["interval_count"].as_i64().unwrap_or(1);
-        let interval = terms["interval"].as_str().unwrap_or("month");
+    if let Some(terms) = Bookkeeping::of(intent).agreement {
+        let (count, interval) = (terms.interval_count, &terms.interval);
         let every = if count == 1 {
             interval.to_owned()
         } else {
@@ -133,7 +133,7 @@ fn agreement(intent: &Value) -> String {
         };
         return format!(
             "A recurring payment of {} every {every}, charged to your Amazon Pay account without you being present.",
-            money(amount, currency)
+            money(terms.amount, &terms.currency)
         );
     }
     if intent["usage"] == "off_session" {
@@ -155,7 +155,7 @@ async fn show_page(
         Ok(None) => return not_found_page(),
         Err(err) => return err.into_response(),
     };
-    let framed = attempt.intent.data["_twin_framed"] == true;
+    let framed = Bookkeeping::of(&attempt.intent.data).framed;
     let response = if is_pending(&attempt.intent.data, &token) {
         attempt_page(&state, &attempt, &token).await
     } else {
@@ -403,10 +403,10 @@ async fn submit_page(
     } else {
         ("setup_intent", "setup_intent_client_secret")
     };
-    match intent["_twin_return_url"].as_str() {
+    match Bookkeeping::of(&intent).return_url {
         Some(return_url) => {
             let location = return_location(
-                return_url,
+                &return_url,
                 &[
                     (id_key, intent["id"].as_str().unwrap_or_default()),
                     (

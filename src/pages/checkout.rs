@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
 
+use crate::core::bookkeeping::Bookkeeping;
 use crate::http::api::{AppState, Ctx, read_body};
 use crate::http::error::ApiError;
 use crate::http::form::{self, Node};
@@ -243,12 +244,10 @@ async fn open_page(
         .and_then(|c| c.data["email"].as_str().map(str::to_owned))
         .or_else(|| session["customer_email"].as_str().map(str::to_owned));
     // Back from a failed authorization: the email given before.
-    let typed_email = kept.email.clone().or_else(|| {
-        session["_twin_email"]
-            .as_str()
-            .filter(|e| !e.is_empty())
-            .map(str::to_owned)
-    });
+    let typed_email = kept
+        .email
+        .clone()
+        .or_else(|| Bookkeeping::of(session).email.filter(|e| !e.is_empty()));
     let mut body = format!(
         r#"<p class="brand">stripe-twin test merchant ({})<span class="badge">TEST MODE</span></p>"#,
         escape(&ctx.account)

@@ -8,6 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::core::bookkeeping;
 use crate::core::event_types;
 use crate::core::registry::ObjectSpec;
 use crate::http::api::{AppState, Call, ListParams};
@@ -136,8 +137,8 @@ async fn create_webhook_endpoint(Call { ctx, mut params }: Call) -> ApiResult<Js
         "metadata": {},
         "status": "enabled",
         "url": "",
-        "_twin_secret": secret,
     });
+    bookkeeping::update(&mut doc, |b| b.secret = Some(secret.clone()));
     patch.apply(&mut doc)?;
     ctx.commit(&[Write::Insert(Record::new(OBJECT, doc.clone()))])
         .await?;

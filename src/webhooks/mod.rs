@@ -17,6 +17,7 @@ use sha2::Sha256;
 use tokio::sync::{Notify, OnceCell, watch};
 use tokio::task::JoinSet;
 
+use crate::core::bookkeeping::Bookkeeping;
 use crate::http::ctx::Ctx;
 use crate::http::error::ApiResult;
 use crate::ids;
@@ -324,7 +325,7 @@ async fn follow_endpoint(store: &dyn Store, delivery: &mut Delivery) -> Option<V
         match store.get(&delivery.account, &endpoint_id).await {
             Ok(Some(endpoint)) if !endpoint.deleted && endpoint.data["status"] == "enabled" => {
                 delivery.data["url"] = endpoint.data["url"].clone();
-                secret = endpoint.data["_twin_secret"].clone();
+                secret = json!(Bookkeeping::of(&endpoint.data).secret);
             }
             Ok(_) => {
                 delivery.status = "failed".to_owned();

@@ -322,6 +322,7 @@ async fn card_declines_name_the_payment_method(server: TestServer) {
     assert_eq!(error["payment_method"]["object"], "payment_method");
     assert_eq!(error["payment_method"]["card"]["last4"], "0002");
     assert!(error["payment_method"].get("_twin_behavior").is_none());
+    assert!(error["payment_method"].get("_twin").is_none());
     assert_eq!(error["payment_intent"]["object"], "payment_intent");
     let stored = server
         .get(&format!(

@@ -23,6 +23,7 @@ mod fixtures;
 mod form_props;
 mod fuzz_router;
 mod hardening;
+mod migrations;
 mod not_emulated;
 mod pages;
 mod payment_intents;

@@ -320,6 +320,7 @@ async fn declines(server: TestServer) {
     assert_eq!(error["payment_method"]["card"]["last4"], "0002");
     assert_eq!(error["payment_method_type"], "card");
     assert!(error["payment_method"].get("_twin_behavior").is_none());
+    assert!(error["payment_method"].get("_twin").is_none());
 
     let charge = server.get(&format!("/v1/charges/{charge_id}")).await.ok();
     assert_eq!(charge["status"], "failed");
@@ -419,6 +420,7 @@ async fn three_d_secure_on_session(server: TestServer) {
     );
     assert!(pending["latest_charge"].is_null());
     assert!(pending.get("_twin_redirect").is_none());
+    assert!(pending.get("_twin").is_none());
 
     let page = browser().get(&url).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);

@@ -28,6 +28,7 @@ async fn test_cards(server: TestServer) {
         first.get("_twin_behavior").is_none(),
         "bookkeeping stays hidden"
     );
+    assert!(first.get("_twin").is_none(), "bookkeeping stays hidden");
     let second = server
         .post(
             "/v1/payment_methods",

@@ -73,6 +73,7 @@ async fn seed_flow_verbatim(server: TestServer) {
         "_twin_return_url",
         "_twin_redirect",
         "_twin_mandate_acceptance",
+        "_twin",
     ] {
         assert!(intent.get(hidden).is_none(), "{hidden} leaked");
     }

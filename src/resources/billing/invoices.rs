@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::core::bookkeeping::{self, Bookkeeping};
 use crate::core::registry::{Expansion, ObjectSpec, to};
 use crate::core::state_machine::StatusEnum;
 use crate::http::api::{AppState, Call, Ctx, ListParams};
@@ -346,7 +347,9 @@ pub fn finalize(
                     .collect(),
             };
         payment_intents::set_payment_method_types(&mut intent, &types);
-        intent["_twin_invoice"] = invoice["id"].clone();
+        bookkeeping::update(&mut intent, |b| {
+            b.invoice = invoice["id"].as_str().map(str::to_owned);
+        });
         let invoice_payment = json!({
             "id": PAYMENT_SPEC.new_id(),
             "object": "invoice_payment",
@@ -363,8 +366,10 @@ pub fn finalize(
         });
         invoice["confirmation_secret"] =
             json!({"client_secret": intent["client_secret"], "type": "payment_intent"});
-        invoice["_twin_payment_intent"] = intent["id"].clone();
-        invoice["_twin_invoice_payment"] = invoice_payment["id"].clone();
+        bookkeeping::update(invoice, |b| {
+            b.payment_intent = intent["id"].as_str().map(str::to_owned);
+            b.invoice_payment = invoice_payment["id"].as_str().map(str::to_owned);
+        });
         (intent, invoice_payment)
     });
     if charge_automatically && payment.is_some() {
@@ -426,7 +431,8 @@ pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> 
     };
     let now = ctx.now();
     let mut invoice = record.data.clone();
-    if let Some(intent_id) = invoice["_twin_payment_intent"].as_str()
+    let kept = Bookkeeping::of(&invoice);
+    if let Some(intent_id) = &kept.payment_intent
         && let Some(intent) = ctx.get(intent_id).await?
         && intent_status::check(&intent.data, intent_status::Action::Cancel).is_ok()
     {
@@ -439,7 +445,7 @@ pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> 
         writes.push(Write::Update(intent.with_data(doc.clone())));
         writes.push(ctx.event("payment_intent.canceled", &doc, None));
     }
-    if let Some(payment_id) = invoice["_twin_invoice_payment"].as_str()
+    if let Some(payment_id) = &kept.invoice_payment
         && let Some(payment) = ctx.get(payment_id).await?
     {
         let mut doc = payment.data.clone();
@@ -481,10 +487,10 @@ pub async fn settle_intent(
     intent: &Value,
     writes: &mut Vec<Write>,
 ) -> ApiResult<Option<Value>> {
-    let Some(invoice_id) = intent["_twin_invoice"].as_str() else {
+    let Some(invoice_id) = Bookkeeping::of(intent).invoice else {
         return Ok(None);
     };
-    let Some(record) = ctx.get(invoice_id).await? else {
+    let Some(record) = ctx.get(&invoice_id).await? else {
         return Ok(None);
     };
     let (invoice, paid) = apply_payment(ctx, &record, intent, writes).await?;
@@ -507,8 +513,8 @@ async fn apply_payment(
     }
     match intent["status"].as_str() {
         Some("succeeded") => {
-            let payment_record = match invoice["_twin_invoice_payment"].as_str() {
-                Some(id) => ctx.get(id).await?,
+            let payment_record = match Bookkeeping::of(&invoice).invoice_payment {
+                Some(id) => ctx.get(&id).await?,
                 None => None,
             };
             let mut payment = payment_record.as_ref().map(|r| r.data.clone());
@@ -611,7 +617,8 @@ async fn pay_invoice(
             let mut invoice = record.data.clone();
             let mut writes = Vec::new();
             if out_of_band {
-                let payment_record = match invoice["_twin_invoice_payment"].as_str() {
+                let kept = Bookkeeping::of(&invoice);
+                let payment_record = match &kept.invoice_payment {
                     Some(id) => ctx.get(id).await?,
                     None => None,
                 };
@@ -626,7 +633,7 @@ async fn pay_invoice(
                     payment["status_transitions"]["canceled_at"] = json!(now);
                     writes.push(Write::Update(record.with_data(payment)));
                 }
-                if let Some(intent_id) = invoice["_twin_payment_intent"].as_str()
+                if let Some(intent_id) = &kept.payment_intent
                     && let Some(intent) = ctx.get(intent_id).await?
                     && intent_status::check(&intent.data, intent_status::Action::Cancel).is_ok()
                 {
@@ -642,7 +649,7 @@ async fn pay_invoice(
                 ctx.invoice_paid(&invoice, &Value::Null, &mut writes).await?;
                 return Ok((writes, Ok(invoice)));
             }
-            let intent_id = invoice["_twin_payment_intent"].as_str().unwrap_or_default().to_owned();
+            let intent_id = Bookkeeping::of(&invoice).payment_intent.unwrap_or_default();
             let intent = ctx.load("payment_intent", &intent_id, "invoice").await?;
             let pm_id = match payment_method.clone() {
                 Some(pm) => pm,

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::sessions::OBJECT;
 use super::status::{self, Action};
+use crate::core::bookkeeping::Bookkeeping;
 use crate::http::api::Ctx;
 use crate::http::error::ApiResult;
 use crate::resources::payments::intents;
@@ -19,13 +20,13 @@ pub(super) async fn expire_writes(ctx: &Ctx, record: &Record) -> ApiResult<(Vec<
     status::apply(&mut doc, Action::Expire)?;
     doc["url"] = Value::Null;
     let mut writes = Vec::new();
-    if let Some(intent_id) = doc["_twin_intent"].as_str()
-        && let Some(intent) = ctx.get(intent_id).await?
+    if let Some(intent_id) = Bookkeeping::of(&doc).intent
+        && let Some(intent) = ctx.get(&intent_id).await?
         && matches!(
             intent.data["status"].as_str(),
             Some("requires_payment_method" | "requires_confirmation" | "requires_action")
         )
-        && intent.data["_twin_checkout_session"] == doc["id"]
+        && Bookkeeping::of(&intent.data).checkout_session.as_deref() == doc["id"].as_str()
     {
         let mut canceled = intent.data.clone();
         canceled["next_action"] = Value::Null;

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::expiry::{as_seen, is_due};
 use super::sessions::{OBJECT, SESSION_ID_TEMPLATE, page_url};
 use super::status::{self, Action};
+use crate::core::bookkeeping::{self, Bookkeeping};
 use crate::http::api::Ctx;
 use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, Named};
@@ -113,14 +114,16 @@ pub async fn submit(ctx: &Ctx, id: &str, submission: &Submission) -> ApiResult<S
                     Ok(record) => record,
                     Err(closed) => return Ok((Vec::new(), Err(closed))),
                 };
-                if record.data["_twin_customer"].is_string() {
+                if Bookkeeping::of(&record.data).customer.is_some() {
                     return Ok((Vec::new(), Ok(())));
                 }
                 let mut customer = customers::new_customer_document(ctx.now());
                 customer["email"] = json!(email);
                 customer["name"] = name.clone();
                 let mut doc = record.data.clone();
-                doc["_twin_customer"] = customer["id"].clone();
+                bookkeeping::update(&mut doc, |b| {
+                    b.customer = customer["id"].as_str().map(str::to_owned);
+                });
                 Ok((
                     vec![
                         Write::Insert(Record::new("customer", customer.clone())),
@@ -142,7 +145,7 @@ pub async fn submit(ctx: &Ctx, id: &str, submission: &Submission) -> ApiResult<S
                     Ok(record) => record,
                     Err(closed) => return Ok((Vec::new(), Err(closed))),
                 };
-                if record.data["_twin_subscription"].is_string() {
+                if Bookkeeping::of(&record.data).subscription.is_some() {
                     return Ok((Vec::new(), Ok(())));
                 }
                 create_subscription(ctx, &record).await.map(|w| (w, Ok(())))
@@ -180,7 +183,9 @@ async fn create_subscription(ctx: &Ctx, record: &Record) -> ApiResult<Vec<Write>
         let price = prices::load_price(ctx, price_id, Named::InParam("price")).await?;
         items.push((price.data, item["quantity"].as_i64().unwrap_or(1)));
     }
-    let data = &session["_twin_subscription_data"];
+    let data = &Bookkeeping::of(session)
+        .subscription_data
+        .unwrap_or_default();
     let mut options = BTreeMap::new();
     let types = intents::accepted_types(session)
         .into_iter()
@@ -232,7 +237,9 @@ async fn create_subscription(ctx: &Ctx, record: &Record) -> ApiResult<Vec<Write>
     let (mut writes, sub) =
         subscriptions::create_for_checkout(ctx, &customer, &items, options).await?;
     let mut doc = session.clone();
-    doc["_twin_subscription"] = sub["id"].clone();
+    bookkeeping::update(&mut doc, |b| {
+        b.subscription = sub["id"].as_str().map(str::to_owned);
+    });
     writes.push(Write::Update(record.with_data(doc)));
     Ok(writes)
 }
@@ -251,15 +258,14 @@ async fn session_intent(
     };
     match session["mode"].as_str() {
         Some("subscription") => {
-            let sub_id = session["_twin_subscription"].as_str().unwrap_or_default();
-            let sub = ctx.load("subscription", sub_id, "subscription").await?;
+            let sub_id = Bookkeeping::of(session).subscription.unwrap_or_default();
+            let sub = ctx.load("subscription", &sub_id, "subscription").await?;
             let intent_id = match sub.data["pending_setup_intent"].as_str() {
                 Some(setup_intent) => Some(setup_intent.to_owned()),
                 None => match sub.data["latest_invoice"].as_str() {
                     Some(invoice) => {
-                        ctx.load("invoice", invoice, "invoice").await?.data["_twin_payment_intent"]
-                            .as_str()
-                            .map(str::to_owned)
+                        let invoice = ctx.load("invoice", invoice, "invoice").await?;
+                        Bookkeeping::of(&invoice.data).payment_intent
                     }
                     None => None,
                 },
@@ -280,8 +286,8 @@ async fn session_intent(
             } else {
                 "payment_intent"
             };
-            if let Some(intent_id) = session["_twin_intent"].as_str() {
-                let record = ctx.load(object, intent_id, "intent").await?;
+            if let Some(intent_id) = Bookkeeping::of(session).intent {
+                let record = ctx.load(object, &intent_id, "intent").await?;
                 if reusable(&record) {
                     return Ok(Some((record, false)));
                 }
@@ -303,7 +309,9 @@ pub(super) fn new_intent_document(
     let types = intents::accepted_types(session);
     let mut doc = if object == "setup_intent" {
         let mut doc = setup_intents::new_document(now);
-        let data = &session["_twin_setup_intent_data"];
+        let data = &Bookkeeping::of(session)
+            .setup_intent_data
+            .unwrap_or_default();
         doc["description"] = data["description"].clone();
         if let Some(metadata) = data["metadata"].as_object() {
             doc["metadata"] = json!(metadata);
@@ -317,7 +325,9 @@ pub(super) fn new_intent_document(
         let currency = session["currency"].as_str().unwrap_or("usd");
         let mut doc = payment_intents::new_document(amount, currency, now);
         payment_intents::set_payment_method_types(&mut doc, &types);
-        let data = &session["_twin_payment_intent_data"];
+        let data = &Bookkeeping::of(session)
+            .payment_intent_data
+            .unwrap_or_default();
         for field in [
             "setup_future_usage",
             "description",
@@ -335,7 +345,9 @@ pub(super) fn new_intent_document(
         doc
     };
     doc["customer"] = json!(customer);
-    doc["_twin_checkout_session"] = session["id"].clone();
+    bookkeeping::update(&mut doc, |b| {
+        b.checkout_session = session["id"].as_str().map(str::to_owned);
+    });
     doc
 }
 
@@ -350,7 +362,7 @@ async fn pay(
 ) -> ApiResult<(Vec<Write>, Submitted)> {
     let mut session = record.data.clone();
     let id = record.id.clone();
-    session["_twin_email"] = json!(email);
+    bookkeeping::update(&mut session, |b| b.email = Some(email.to_owned()));
     let customer = buyer(&session);
     let mut writes = Vec::new();
     let Some((intent, is_new)) = session_intent(ctx, &session, customer.as_deref()).await? else {
@@ -360,16 +372,18 @@ async fn pay(
         return Ok((writes, Submitted::Completed(session)));
     };
     let mut doc = intent.data.clone();
-    doc["_twin_checkout_session"] = json!(id);
-    doc["_twin_return_url"] = json!(intent_return_url(&ctx.origin, &session));
-    if session["ui_mode"] == "embedded_page" {
-        // Its 3-D Secure page shows inside the merchant's page too.
-        doc["_twin_framed"] = json!(true);
-    }
+    bookkeeping::update(&mut doc, |b| {
+        b.checkout_session = Some(id.clone());
+        b.return_url = Some(intent_return_url(&ctx.origin, &session));
+        if session["ui_mode"] == "embedded_page" {
+            // Its 3-D Secure page shows inside the merchant's page too.
+            b.framed = true;
+        }
+    });
     if doc["customer"].is_null() && customer.is_some() {
         doc["customer"] = json!(customer);
     }
-    session["_twin_intent"] = json!(intent.id);
+    bookkeeping::update(&mut session, |b| b.intent = Some(intent.id.clone()));
     if intent.object == "payment_intent" && session["mode"] == "payment" {
         // Stripe shows the PaymentIntent once the buyer's confirm made it.
         session["payment_intent"] = json!(intent.id);
@@ -434,13 +448,13 @@ async fn pay(
 /// After an intent succeeded elsewhere (the authorization page): completes
 /// the session it belongs to, in the same transaction.
 pub async fn after_intent(ctx: &Ctx, intent: &Value, writes: &mut Vec<Write>) -> ApiResult<()> {
-    let Some(id) = intent["_twin_checkout_session"].as_str() else {
+    let Some(id) = Bookkeeping::of(intent).checkout_session else {
         return Ok(());
     };
     if intent["status"] != "succeeded" {
         return Ok(());
     }
-    let record = ctx.load(OBJECT, id, "session").await?;
+    let record = ctx.load(OBJECT, &id, "session").await?;
     // Stripe: after it expires, a customer can't complete a session (which
     // `complete` refuses).
     let mut session = as_seen(record.data.clone(), ctx.now());
@@ -476,10 +490,7 @@ async fn complete(
             _ => None,
         })
     });
-    let email = session["_twin_email"]
-        .as_str()
-        .filter(|e| !e.is_empty())
-        .map(str::to_owned);
+    let email = Bookkeeping::of(session).email.filter(|e| !e.is_empty());
     session["customer_details"] = json!({
         "address": pm.as_ref().map(|p| p["billing_details"]["address"].clone()).unwrap_or(Value::Null),
         "business_name": null,
@@ -502,10 +513,7 @@ async fn complete(
             session["payment_status"] = json!("paid");
         }
         _ => {
-            let sub_id = session["_twin_subscription"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
+            let sub_id = Bookkeeping::of(session).subscription.unwrap_or_default();
             let sub = ctx.load("subscription", &sub_id, "subscription").await?;
             session["subscription"] = json!(sub_id);
             session["invoice"] = sub.data["latest_invoice"].clone();
@@ -529,10 +537,10 @@ async fn complete(
 
 /// The error the session's current intent last failed with, for the page.
 pub async fn last_error(ctx: &Ctx, session: &Value) -> ApiResult<Option<String>> {
-    let Some(intent_id) = session["_twin_intent"].as_str() else {
+    let Some(intent_id) = Bookkeeping::of(session).intent else {
         return Ok(None);
     };
-    let Some(intent) = ctx.get(intent_id).await? else {
+    let Some(intent) = ctx.get(&intent_id).await? else {
         return Ok(None);
     };
     let error = match intent.object.as_str() {
@@ -554,8 +562,8 @@ pub async fn last_error(ctx: &Ctx, session: &Value) -> ApiResult<Option<String>>
 fn buyer(session: &Value) -> Option<String> {
     session["customer"]
         .as_str()
-        .or_else(|| session["_twin_customer"].as_str())
         .map(str::to_owned)
+        .or_else(|| Bookkeeping::of(session).customer)
 }
 
 /// `success_url` or `return_url` with the session's ID in place of the

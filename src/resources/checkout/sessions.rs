@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::core::bookkeeping::{self, Bookkeeping};
 use crate::core::registry::{Expansion, ObjectSpec, to};
 use crate::core::state_machine::StatusEnum;
 use crate::http::api::{self, AppState, Call, Ctx, ListParams};
@@ -95,13 +96,14 @@ pub fn page_url(origin: &str, session: &Value) -> String {
 
 /// The secret of a session's page (an embedded session's client secret
 /// ends with it).
-pub fn page_secret(session: &Value) -> &str {
-    session["_twin_page_secret"].as_str().unwrap_or_default()
+pub fn page_secret(session: &Value) -> String {
+    Bookkeeping::of(session).page_secret.unwrap_or_default()
 }
 
 /// Whether `secret` opens the session's page (compared in constant time).
 pub fn opens_page(session: &Value, secret: &str) -> bool {
-    let known = page_secret(session).as_bytes();
+    let known = page_secret(session);
+    let known = known.as_bytes();
     !known.is_empty()
         && known.len() == secret.len()
         && known
@@ -189,7 +191,7 @@ fn new_session_document(mode: &str, now: i64) -> Value {
 fn take_redirects(params: &mut Params, doc: &mut Value, origin: &str) -> ApiResult<()> {
     let id = doc["id"].as_str().unwrap_or_default().to_owned();
     let secret = ids::random_base62(24);
-    doc["_twin_page_secret"] = json!(secret);
+    bookkeeping::update(doc, |b| b.page_secret = Some(secret.clone()));
     let ui_mode = params
         .enum_value("ui_mode", UI_MODES)?
         .unwrap_or_else(|| "hosted_page".to_owned());
@@ -496,14 +498,18 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
         "has_more": false,
         "url": format!("/v1/checkout/sessions/{id}/line_items"),
     });
-    doc["_twin_setup_intent_data"] = setup_data;
-    doc["_twin_payment_intent_data"] = payment_data;
-    doc["_twin_subscription_data"] = subscription_data;
+    bookkeeping::update(&mut doc, |b| {
+        b.setup_intent_data = Some(setup_data);
+        b.payment_intent_data = Some(payment_data);
+        b.subscription_data = Some(subscription_data);
+    });
     if mode == "setup" {
         // Stripe makes a setup-mode session's SetupIntent with the session.
         let intent = new_intent_document(&doc, "setup_intent", doc["customer"].as_str(), ctx.now());
         doc["setup_intent"] = intent["id"].clone();
-        doc["_twin_intent"] = intent["id"].clone();
+        bookkeeping::update(&mut doc, |b| {
+            b.intent = intent["id"].as_str().map(str::to_owned)
+        });
         writes.push(Write::Insert(Record::new("setup_intent", intent.clone())));
         writes.push(ctx.event("setup_intent.created", &intent, None));
     }

@@ -6,6 +6,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::core::bookkeeping::Bookkeeping;
 use crate::core::registry::{Expansion, ObjectSpec, to};
 use crate::http::api::{AppState, Call, ListParams};
 use crate::http::error::{ApiError, ApiResult};
@@ -153,7 +154,7 @@ pub fn charge_document(
 /// only some payments have: left out, as the 2026-08-26 spec has none.)
 fn card_details(intent: &Value, card: &Value, succeeded: bool) -> Value {
     // Paid after the authorization page: the card was authenticated.
-    let authenticated = intent["_twin_redirect"].is_string();
+    let authenticated = Bookkeeping::of(intent).redirect.is_some();
     json!({
         "amount_authorized": succeeded.then_some(&intent["amount"]),
         "authorization_code": null,

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::core::bookkeeping::{self, Bookkeeping};
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::params::{Params, one_of};
@@ -157,10 +158,13 @@ pub fn require_action(ctx: &Ctx, mut doc: Value, kind: &str, writes: &mut Vec<Wr
     });
     redirect[&object] = doc["id"].clone();
     writes.push(Write::Insert(Record::new("redirect", redirect)));
-    doc["_twin_redirect"] = json!(token);
+    let return_url = bookkeeping::update(&mut doc, |b| {
+        b.redirect = Some(token.clone());
+        b.return_url.clone()
+    });
     doc["next_action"] = json!({
         "type": "redirect_to_url",
-        "redirect_to_url": {"return_url": doc["_twin_return_url"], "url": url},
+        "redirect_to_url": {"return_url": return_url, "url": url},
     });
     writes.push(ctx.event(&format!("{object}.requires_action"), &doc, None));
     doc
@@ -168,15 +172,13 @@ pub fn require_action(ctx: &Ctx, mut doc: Value, kind: &str, writes: &mut Vec<Wr
 
 /// The authorization page of a previous attempt no longer applies.
 pub fn forget_redirect(doc: &mut Value) {
-    if let Value::Object(map) = doc {
-        map.remove("_twin_redirect");
-    }
+    bookkeeping::update(doc, |b| b.redirect = None);
 }
 
 /// A Checkout Session's intent moves only through the session: `refusal`
 /// (its status module's error) otherwise.
 pub fn refuse_checkout_owned(record: &Record, refusal: impl FnOnce() -> ApiError) -> ApiResult<()> {
-    if record.data["_twin_checkout_session"].is_string() {
+    if Bookkeeping::of(&record.data).checkout_session.is_some() {
         return Err(refusal());
     }
     Ok(())

@@ -24,6 +24,7 @@ use axum::extract::Path;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::core::bookkeeping::{self, Bookkeeping};
 use crate::core::registry::{ObjectSpec, to};
 use crate::core::state_machine::StatusEnum;
 use crate::http::api::{AppState, Call, ClientCall, Ctx, ListParams};
@@ -326,7 +327,7 @@ async fn create_payment_intent(Call { ctx, mut params }: Call) -> ApiResult<Json
     let pm = pm.ok_or_else(missing_payment_method)?;
     let mut moves = Vec::new();
     if changes.error_on_requires_action {
-        doc["_twin_no_action"] = json!(true);
+        bookkeeping::update(&mut doc, |b| b.no_action = true);
     }
     let attempted = attempt(&ctx, doc, &pm, changes.off_session, &mut moves).await?;
     writes.push(Write::Insert(record.with_data(attempted.doc().clone())));
@@ -376,7 +377,7 @@ async fn update_payment_intent(
             if touches_money {
                 status::check(&record.data, Action::Update)?;
             }
-            if record.data["_twin_invoice"].is_string() && (changes.amount.is_some() || changes.currency.is_some()) {
+            if Bookkeeping::of(&record.data).invoice.is_some() && (changes.amount.is_some() || changes.currency.is_some()) {
                 return Err(ApiError::invalid_param(
                     if changes.amount.is_some() { "amount" } else { "currency" },
                     "You cannot change the amount or currency of a PaymentIntent created by an invoice.",
@@ -432,7 +433,7 @@ async fn confirm_payment_intent(
             };
             let mut moves = Vec::new();
             if changes.error_on_requires_action {
-                doc["_twin_no_action"] = json!(true);
+                bookkeeping::update(&mut doc, |b| b.no_action = true);
             }
             let attempted = attempt(&ctx, doc, &pm, changes.off_session, &mut moves).await?;
             writes.insert(0, Write::Update(record.with_data(attempted.doc().clone())));
@@ -462,7 +463,7 @@ async fn cancel_payment_intent(
         .mutate("payment_intent", &id, "intent", |record| {
             intents::refuse_checkout_owned(&record, || status::checkout_owned(Action::Cancel))?;
             status::check(&record.data, Action::Cancel)?;
-            if record.data["_twin_invoice"].is_string() {
+            if Bookkeeping::of(&record.data).invoice.is_some() {
                 return Err(ApiError::invalid(
                     "You cannot cancel this PaymentIntent because it was created by an invoice. Void the invoice instead.",
                 )

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::core::bookkeeping::{self, Bookkeeping};
 use crate::core::registry::{FixtureLink, ObjectSpec, to};
 use crate::http::api::{AppState, Call, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
@@ -98,11 +99,13 @@ pub fn card_document(
 ) -> Value {
     let mut doc = new_document("card", now);
     doc["card"] = card.details(account, exp_month, exp_year, cvc);
-    doc["_twin_card"] = json!(card.number);
-    doc["_twin_behavior"] = json!(card.behavior_name());
-    if card.risk_level != "normal" {
-        doc["_twin_risk_level"] = json!(card.risk_level);
-    }
+    bookkeeping::update(&mut doc, |b| {
+        b.card = Some(card.number.to_owned());
+        b.behavior = Some(card.behavior_name().to_owned());
+        if card.risk_level != "normal" {
+            b.risk_level = Some(card.risk_level.to_owned());
+        }
+    });
     doc
 }
 
@@ -250,7 +253,7 @@ impl Resolved {
     /// unless set up then pay off-session.
     pub fn set_up(&self) -> Resolved {
         let mut record = self.record().clone();
-        record.data["_twin_set_up"] = json!(true);
+        bookkeeping::update(&mut record.data, |b| b.set_up = true);
         match self {
             Resolved::Stored(_) => Resolved::Stored(record),
             Resolved::Fresh(_) => Resolved::Fresh(record),
@@ -282,7 +285,7 @@ pub async fn resolve(ctx: &Ctx, id: &str, named: Named<'_>) -> ApiResult<Resolve
 /// Whether a PaymentMethod may still be used: one that was detached, or
 /// used once without a customer, may not.
 pub fn check_reusable(pm: &Value) -> ApiResult<()> {
-    if pm["_twin_consumed"] == json!(true) {
+    if Bookkeeping::of(pm).consumed {
         return Err(ApiError::invalid_param("payment_method", PREVIOUSLY_USED));
     }
     Ok(())
@@ -454,7 +457,7 @@ async fn detach_payment_method(
             };
             let mut doc = pm.data.clone();
             doc["customer"] = Value::Null;
-            doc["_twin_consumed"] = json!(true);
+            bookkeeping::update(&mut doc, |b| b.consumed = true);
             let mut writes = ctx.update_with_event(&pm, doc.clone(), "payment_method.detached");
             writes.extend(customer_forgets(&ctx, &customer_id, &id).await?);
             writes.extend(mandates_lapse(&ctx, &id).await?);

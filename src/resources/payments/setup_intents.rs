@@ -12,6 +12,7 @@ use axum::extract::Path;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::core::bookkeeping::{self, Bookkeeping, SingleUse};
 use crate::core::registry::{ObjectSpec, to};
 use crate::core::state_machine::StatusEnum;
 use crate::http::api::{AppState, Call, ClientCall, Ctx, ListParams};
@@ -125,6 +126,7 @@ struct Changes {
     payment_method_types: Option<Vec<String>>,
     mandate_data: Option<Value>,
     return_url: Option<String>,
+    single_use: Option<SingleUse>,
     automatic_payment_methods: Option<Value>,
 }
 
@@ -196,10 +198,7 @@ fn parse_changes(
                 .ok_or_else(|| ApiError::missing_param(&single_use.name("amount")))?;
             let currency = single_use.required_string("currency")?.to_lowercase();
             single_use.finish()?;
-            changes.patch.set(
-                &["_twin_single_use"],
-                json!({"amount": amount, "currency": currency}),
-            );
+            changes.single_use = Some(SingleUse { amount, currency });
         }
     }
     (changes.payment_method, changes.payment_method_data) =
@@ -326,12 +325,17 @@ fn apply_changes(
         doc["next_action"] = Value::Null;
         intents::forget_redirect(doc);
     }
-    if let Some(acceptance) = &changes.mandate_data {
-        doc["_twin_mandate_acceptance"] = acceptance.clone();
-    }
-    if let Some(url) = &changes.return_url {
-        doc["_twin_return_url"] = json!(url);
-    }
+    bookkeeping::update(doc, |b| {
+        if let Some(acceptance) = &changes.mandate_data {
+            b.mandate_acceptance = Some(acceptance.clone());
+        }
+        if let Some(url) = &changes.return_url {
+            b.return_url = Some(url.clone());
+        }
+        if let Some(single_use) = &changes.single_use {
+            b.single_use = Some(single_use.clone());
+        }
+    });
     if doc["payment_method_options"].get("card").is_none()
         && intents::accepted_types(doc).iter().any(|t| t == "card")
     {
@@ -383,7 +387,7 @@ pub fn confirm_writes(
     doc["payment_method"] = json!(pm.record().id);
     match (kind.as_str(), test_cards::behavior_of(&pm_doc)) {
         ("amazon_pay", _) => {
-            if doc["_twin_return_url"].is_null() {
+            if Bookkeeping::of(&doc).return_url.is_none() {
                 return Err(ApiError::invalid_param(
                     "return_url",
                     "You must provide a `return_url` when confirming a SetupIntent with the payment method type amazon_pay.",
@@ -458,26 +462,23 @@ pub fn succeed(
         None => writes.push(pm_write(pm)),
     }
     let kind = pm_doc["type"].as_str().unwrap_or_default();
-    let acceptance = match (&doc["_twin_mandate_acceptance"], page_acceptance) {
-        (Value::Object(_), _) => Some(doc["_twin_mandate_acceptance"].clone()),
+    let kept = Bookkeeping::of(&doc);
+    let acceptance = match (kept.mandate_acceptance, page_acceptance) {
+        (Some(given @ Value::Object(_)), _) => Some(given),
         (_, Some(seen)) if kind == "amazon_pay" && doc["usage"] == "off_session" => Some(seen),
         _ => None,
     };
     if let Some(acceptance) = acceptance {
-        let single_use = doc["_twin_single_use"].clone();
-        let field = if single_use.is_object() {
+        let single_use = kept.single_use.map(|s| json!(s));
+        let field = if single_use.is_some() {
             "single_use_mandate"
         } else {
             "mandate"
         };
         let mut pm_doc = pm_doc.clone();
         pm_doc["id"] = json!(pm.record().id);
-        let record = mandates::new_mandate(
-            &pm_doc,
-            acceptance,
-            doc["customer"].as_str(),
-            single_use.is_object().then_some(single_use),
-        );
+        let record =
+            mandates::new_mandate(&pm_doc, acceptance, doc["customer"].as_str(), single_use);
         doc[field] = json!(record.id);
         writes.push(Write::Insert(record));
     }

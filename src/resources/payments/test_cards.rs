@@ -8,6 +8,7 @@ mod catalog;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::core::bookkeeping::Bookkeeping;
 use crate::http::error::{ApiError, ErrorType};
 
 /// What happens when a card is attached, set up or charged.
@@ -427,11 +428,8 @@ fn parse_behavior(name: &str) -> Behavior {
 /// The behaviour of a card PaymentMethod: its test card's, except that a
 /// failed CVC or postal code check declines it (Radar's default rules).
 pub fn behavior_of(payment_method: &Value) -> Behavior {
-    let behavior = parse_behavior(
-        payment_method["_twin_behavior"]
-            .as_str()
-            .unwrap_or_default(),
-    );
+    let kept = Bookkeeping::of(payment_method);
+    let behavior = parse_behavior(kept.behavior.as_deref().unwrap_or_default());
     let checks = &payment_method["card"]["checks"];
     if !matches!(behavior, Behavior::Declines(_)) {
         if checks["cvc_check"] == "fail" {
@@ -446,7 +444,7 @@ pub fn behavior_of(payment_method: &Value) -> Behavior {
 
 /// Radar's risk level for payments with this PaymentMethod.
 pub fn risk_level_of(payment_method: &Value) -> &'static str {
-    match payment_method["_twin_risk_level"].as_str() {
+    match Bookkeeping::of(payment_method).risk_level.as_deref() {
         Some("elevated") => "elevated",
         Some("highest") => "highest",
         _ => "normal",
@@ -456,8 +454,8 @@ pub fn risk_level_of(payment_method: &Value) -> &'static str {
 /// Sets a card PaymentMethod's address checks from the address its billing
 /// details give: a check runs only on a field that was sent.
 pub fn check_address(payment_method: &mut Value) {
-    let Some(card) = payment_method["_twin_card"]
-        .as_str()
+    let Some(card) = Bookkeeping::of(payment_method)
+        .card
         .and_then(|n| catalog::CARDS.iter().find(|c| c.number == n))
     else {
         return;

@@ -10,6 +10,7 @@ use super::items::{ItemSpec, agreement_amount, check_items_agree, index, item_po
 use super::lines::period_line;
 use super::params::{CreateRequest, default_billing_mode, parse_create_options};
 use super::status::{self, Action, Status};
+use crate::core::bookkeeping::{self, Agreement};
 use crate::core::state_machine::StatusEnum;
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult, Named};
@@ -326,10 +327,13 @@ fn trial_setup_intent(
     intent["payment_method_types"] = types.clone();
     intent["allowed_payment_method_types"] = types;
     intent["automatic_payment_methods"] = Value::Null;
-    intent["_twin_agreement"] = json!({
-        "amount": agreement_amount(items, currency)?,
-        "currency": currency, "interval": interval, "interval_count": count,
-    });
+    let agreement = Agreement {
+        amount: agreement_amount(items, currency)?,
+        currency: currency.to_owned(),
+        interval: interval.to_owned(),
+        interval_count: count,
+    };
+    bookkeeping::update(&mut intent, |b| b.agreement = Some(agreement));
     Ok(intent)
 }
 

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::core::bookkeeping::{self, Period};
 use crate::core::registry::{ObjectSpec, to};
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult};
@@ -241,12 +242,10 @@ pub(super) fn interval_of(price: &Value) -> (String, i64) {
 /// Hidden index fields lists filter on: the prices and the period.
 pub(super) fn index(doc: &mut Value) {
     let items = doc["items"]["data"].as_array().cloned().unwrap_or_default();
-    doc["_twin_prices"] = json!(
-        items
-            .iter()
-            .map(|i| i["price"]["id"].clone())
-            .collect::<Vec<_>>()
-    );
+    let prices = items
+        .iter()
+        .filter_map(|i| i["price"]["id"].as_str().map(str::to_owned))
+        .collect();
     let start = items
         .iter()
         .filter_map(|i| i["current_period_start"].as_i64())
@@ -255,7 +254,10 @@ pub(super) fn index(doc: &mut Value) {
         .iter()
         .filter_map(|i| i["current_period_end"].as_i64())
         .max();
-    doc["_twin_period"] = json!({"start": start, "end": end});
+    bookkeeping::update(doc, |b| {
+        b.prices = prices;
+        b.period = Some(Period { start, end });
+    });
 }
 
 pub(super) fn item_pointer(item: &Value, customer: &str) -> Record {

@@ -28,6 +28,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::core::bookkeeping;
 use crate::core::registry::{Expansion, ObjectSpec, to};
 use crate::http::api::{AppState, Call, ListParams, take_range};
 use crate::http::error::{ApiError, ApiResult, Named};
@@ -196,7 +197,7 @@ async fn list_subscriptions(Call { ctx, mut params }: Call) -> ApiResult<Json<Va
     if let Some(price) = price {
         query
             .filters
-            .push(Filter::ArrayContains("_twin_prices", price));
+            .push(Filter::ArrayContains(bookkeeping::PRICES_PATH, price));
     }
     let statuses: Vec<Value> = match status.as_deref() {
         None => [
@@ -225,12 +226,12 @@ async fn list_subscriptions(Call { ctx, mut params }: Call) -> ApiResult<Json<Va
     if let Some(range) = period_start {
         query
             .filters
-            .push(Filter::FieldRange("_twin_period.start", range));
+            .push(Filter::FieldRange(bookkeeping::PERIOD_START_PATH, range));
     }
     if let Some(range) = period_end {
         query
             .filters
-            .push(Filter::FieldRange("_twin_period.end", range));
+            .push(Filter::FieldRange(bookkeeping::PERIOD_END_PATH, range));
     }
     ctx.list(query, &paging, "/v1/subscriptions").await
 }
@@ -327,16 +328,12 @@ async fn cancel_subscription(
             let mut doc = record.data.clone();
             status::check(&doc, Action::Cancel)?;
             let mut writes = Vec::new();
-            let mut lines: Vec<Line> = doc["_twin_pending_prorations"]
-                .as_array()
-                .map(|p| p.iter().map(line_from_stored).collect())
-                .unwrap_or_default();
+            let pending =
+                bookkeeping::update(&mut doc, |b| std::mem::take(&mut b.pending_prorations));
+            let mut lines: Vec<Line> = pending.iter().map(line_from_stored).collect();
             if prorate && matches!(doc["status"].as_str(), Some("active" | "past_due")) {
                 let items = doc["items"]["data"].as_array().cloned().unwrap_or_default();
                 lines.extend(proration_lines(&ctx, &items, &[], now).await?);
-            }
-            if let Value::Object(map) = &mut doc {
-                map.remove("_twin_pending_prorations");
             }
             if invoice_now_flag && !lines.is_empty() {
                 invoice_now(&ctx, &mut doc, lines, "subscription_cycle", &mut writes).await?;

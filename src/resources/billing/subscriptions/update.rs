@@ -11,6 +11,7 @@ use super::items::{
 use super::lines::{line_from_stored, period_line, proration_lines, stored_line};
 use super::params::{UpdateRequest, check_default_payment_method};
 use super::status::{self, Action, Status};
+use crate::core::bookkeeping::{self, Bookkeeping};
 use crate::core::state_machine::StatusEnum;
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult};
@@ -121,7 +122,10 @@ fn apply_collection(doc: &mut Value, request: &UpdateRequest) -> ApiResult<()> {
 /// `cancel_at_period_end` and `cancel_at`; ending at the period's end sets
 /// `cancel_at` to it, as Stripe shows.
 fn apply_cancel(doc: &mut Value, request: &UpdateRequest, now: i64) {
-    let period_end = doc["_twin_period"]["end"].as_i64().unwrap_or(now);
+    let period_end = Bookkeeping::of(doc)
+        .period
+        .and_then(|p| p.end)
+        .unwrap_or(now);
     match (request.cancel_at_period_end, &request.cancel_at) {
         (Some(true), _) => {
             doc["cancel_at_period_end"] = json!(true);
@@ -210,14 +214,9 @@ async fn change_items(
     doc["items"]["data"] = json!(new_items);
     let mut failure = None;
     if interval_changed || request.proration_behavior == "always_invoice" {
-        let mut all: Vec<Line> = doc["_twin_pending_prorations"]
-            .as_array()
-            .map(|p| p.iter().map(line_from_stored).collect())
-            .unwrap_or_default();
+        let pending = bookkeeping::update(doc, |b| std::mem::take(&mut b.pending_prorations));
+        let mut all: Vec<Line> = pending.iter().map(line_from_stored).collect();
         all.extend(lines);
-        if let Value::Object(map) = doc {
-            map.remove("_twin_pending_prorations");
-        }
         if !all.is_empty() {
             failure = bill_update(ctx, doc, all, &request.behavior, writes).await?;
             if failure.is_some() {
@@ -226,12 +225,9 @@ async fn change_items(
             }
         }
     } else if !lines.is_empty() {
-        let mut pending = doc["_twin_pending_prorations"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        pending.extend(lines.iter().map(stored_line));
-        doc["_twin_pending_prorations"] = json!(pending);
+        bookkeeping::update(doc, |b| {
+            b.pending_prorations.extend(lines.iter().map(stored_line));
+        });
     }
     Ok(failure)
 }

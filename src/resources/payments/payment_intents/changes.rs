@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::status::{self, Action};
 use super::{check_amount, set_payment_method_types};
+use crate::core::bookkeeping;
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::form::Node;
@@ -218,11 +219,13 @@ pub(super) fn apply_changes(
         doc["next_action"] = Value::Null;
         intents::forget_redirect(doc);
     }
-    if let Some(acceptance) = &changes.mandate_data {
-        doc["_twin_mandate_acceptance"] = acceptance.clone();
-    }
-    if let Some(url) = &changes.return_url {
-        doc["_twin_return_url"] = json!(url);
-    }
+    bookkeeping::update(doc, |b| {
+        if let Some(acceptance) = &changes.mandate_data {
+            b.mandate_acceptance = Some(acceptance.clone());
+        }
+        if let Some(url) = &changes.return_url {
+            b.return_url = Some(url.clone());
+        }
+    });
     Ok(())
 }

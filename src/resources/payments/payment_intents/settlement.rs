@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::status::{self, Action};
+use crate::core::bookkeeping::{self, Bookkeeping};
 use crate::http::api::Ctx;
 use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, ErrorType, Named};
@@ -49,10 +50,7 @@ pub async fn attempt(
     status::apply(&mut doc, Action::Confirm)?;
     // error_on_requires_action (this confirmation only): fail instead of
     // waiting for the customer.
-    let no_action = doc
-        .as_object_mut()
-        .and_then(|map| map.remove("_twin_no_action"))
-        .is_some();
+    let no_action = bookkeeping::update(&mut doc, |b| std::mem::take(&mut b.no_action));
     let pm_doc = pm.data().clone();
     let kind = pm_doc["type"].as_str().unwrap_or_default().to_owned();
     check_payment_method(&doc, pm, &pm_doc, &kind)?;
@@ -80,7 +78,7 @@ pub async fn attempt(
         if no_action {
             return failing(doc, action_required(false), writes);
         }
-        if doc["_twin_return_url"].is_null() {
+        if Bookkeeping::of(&doc).return_url.is_none() {
             return Err(ApiError::invalid_param(
                 "return_url",
                 "You must provide a `return_url` when confirming a PaymentIntent with the payment method type amazon_pay.",
@@ -171,7 +169,7 @@ fn card_outcome(
         | Behavior::ChargesFail(reason) => return CardOutcome::Fails(reason.error()),
         Behavior::Authenticates(auth) => auth,
     };
-    let set_up = pm_doc["_twin_set_up"] == json!(true);
+    let set_up = Bookkeeping::of(pm_doc).set_up;
     let needed = match auth {
         _ if !off_session => true,
         Auth::UnlessSetUp => !set_up,
@@ -247,21 +245,16 @@ pub fn settle(
         _ => {
             if customer.is_none() && matches!(pm, Resolved::Stored(_)) {
                 // Used once without a customer: Stripe will not reuse it.
-                pm_doc["_twin_consumed"] = json!(true);
+                bookkeeping::update(&mut pm_doc, |b| b.consumed = true);
             }
             writes.push(pm.write(pm_doc.clone()));
         }
     }
     if saving
         && pm_doc["type"] == "amazon_pay"
-        && let Value::Object(acceptance) = &doc["_twin_mandate_acceptance"]
+        && let Some(acceptance @ Value::Object(_)) = Bookkeeping::of(&doc).mandate_acceptance
     {
-        let record = mandates::new_mandate(
-            &pm_doc,
-            Value::Object(acceptance.clone()),
-            customer.as_deref(),
-            None,
-        );
+        let record = mandates::new_mandate(&pm_doc, acceptance, customer.as_deref(), None);
         writes.push(Write::Insert(record));
     }
     let charge = charges::charge_document(&doc, &pm_doc, None, ctx.now());
@@ -330,8 +323,10 @@ pub async fn after_action(
     let mut writes = Vec::new();
     let mut doc = record.data.clone();
     let attempted = if authorized {
-        if doc["_twin_mandate_acceptance"].is_null() && !doc["setup_future_usage"].is_null() {
-            doc["_twin_mandate_acceptance"] = acceptance;
+        if !doc["setup_future_usage"].is_null() {
+            bookkeeping::update(&mut doc, |b| {
+                b.mandate_acceptance.get_or_insert(acceptance);
+            });
         }
         match test_cards::behavior_of(pm.data()) {
             // Authenticated, then declined by the issuer all the same.
