@@ -10,12 +10,12 @@
 mod app;
 pub mod clock;
 pub mod config;
-pub mod control;
+pub(crate) mod control;
 pub mod core;
 pub mod fixtures;
 pub mod http;
 pub mod ids;
-pub mod pages;
+pub(crate) mod pages;
 pub mod resources;
 pub mod scheduler;
 pub mod serve;

@@ -3,7 +3,7 @@
 //! typed state machines of objects' statuses, and stripe-twin's hidden
 //! bookkeeping on documents.
 pub mod bookkeeping;
-pub mod event_types;
-pub mod money;
-pub mod registry;
-pub mod state_machine;
+pub(crate) mod event_types;
+pub(crate) mod money;
+pub(crate) mod registry;
+pub(crate) mod state_machine;

@@ -1,13 +1,13 @@
 //! One folder (or file) per Stripe API area, each with its router and its
 //! handlers, named after Stripe's operations.
-pub mod billing;
+pub(crate) mod billing;
 pub mod catalog;
 pub mod checkout;
-pub mod customers;
-pub mod events;
+pub(crate) mod customers;
+pub(crate) mod events;
 pub mod payments;
-pub mod settlement;
-pub mod webhook_endpoints;
+pub(crate) mod settlement;
+pub(crate) mod webhook_endpoints;
 
 use crate::core::registry::Registry;
 

@@ -14,8 +14,8 @@
 //! request asks to change, `settlement` is one payment attempt and how it
 //! ends (used by invoices, subscriptions and Checkout too).
 
+mod attempt;
 mod changes;
-mod settlement;
 pub mod status;
 
 use axum::Json;
@@ -36,8 +36,8 @@ use crate::resources::payments::intents;
 use crate::resources::payments::payment_methods::{self, SUPPORTED_TYPES};
 use crate::store::{Filter, ListQuery, Record, Write};
 
+pub use attempt::{Attempted, after_action, attempt, decline, settle};
 use changes::{Changes, Operation, apply_changes, parse_changes};
-pub use settlement::{Attempted, after_action, attempt, decline, settle};
 use status::{Action, Status};
 
 pub const SPEC: ObjectSpec = ObjectSpec::new("payment_intent", "pi")

@@ -38,7 +38,6 @@ use crate::resources::payments::payment_methods;
 use crate::store::{Filter, ListQuery, Write};
 
 // Paths other modules call (Checkout, invoices, the scheduler).
-pub use calendar::add_interval;
 pub use create::create_for_checkout;
 pub use invoicing::invoice_paid;
 pub use items::{PLAN_SPEC, SPEC as ITEM_SPEC};
