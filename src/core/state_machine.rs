@@ -33,6 +33,25 @@ pub trait StatusEnum: Copy + Eq + Debug + 'static {
     }
 }
 
+/// Declares a status enum and Stripe's string for each variant, in one list:
+/// `status_enum! { pub enum Status { Open = "open", Paid = "paid" } }`.
+macro_rules! status_enum {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)?
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $crate::core::state_machine::StatusEnum for $name {
+            const NAMES: &'static [(Self, &'static str)] = &[$(($name::$variant, $text)),+];
+        }
+    };
+}
+pub(crate) use status_enum;
+
 /// One row of a table: `action` moves an object in any of the statuses
 /// listed first to the status last.
 pub type Row<S, A> = (&'static [S], A, S);
@@ -61,14 +80,19 @@ impl<S: StatusEnum, A> Refusal<S, A> {
     }
 }
 
-/// An object type's machine: its statuses, actions and transition table.
+/// An object type's machine: its statuses, actions and transition table,
+/// and the one place its refusals become the error its API sends.
 /// (A table lists, for one action, each status at most once.)
 pub trait StateMachine {
     type Status: StatusEnum;
     type Action: Copy + Eq + Debug + 'static;
+    type Error;
     /// The object type, as in the document's `object`.
     const OBJECT: &'static str;
     const TABLE: &'static [Row<Self::Status, Self::Action>];
+
+    /// The error for a move the table does not have.
+    fn refused(refusal: Refusal<Self::Status, Self::Action>) -> Self::Error;
 
     /// Where `action` takes an object in `from`, if the table has that move.
     fn target(from: Self::Status, action: Self::Action) -> Option<Self::Status> {
@@ -91,8 +115,8 @@ pub trait StateMachine {
         allowed
     }
 
-    /// Where `action` would take `doc` (left as it is), or why it cannot.
-    fn check(
+    /// Where `action` would take `doc`, or the refusal of it.
+    fn try_move(
         doc: &Value,
         action: Self::Action,
     ) -> Result<Self::Status, Refusal<Self::Status, Self::Action>> {
@@ -108,12 +132,14 @@ pub trait StateMachine {
             })
     }
 
+    /// Where `action` would take `doc` (left as it is), or why it cannot.
+    fn check(doc: &Value, action: Self::Action) -> Result<Self::Status, Self::Error> {
+        Self::try_move(doc, action).map_err(Self::refused)
+    }
+
     /// Moves `doc`'s `status` by `action` and returns the new status, or
     /// leaves it and says why it cannot.
-    fn apply(
-        doc: &mut Value,
-        action: Self::Action,
-    ) -> Result<Self::Status, Refusal<Self::Status, Self::Action>> {
+    fn apply(doc: &mut Value, action: Self::Action) -> Result<Self::Status, Self::Error> {
         let to = Self::check(doc, action)?;
         doc["status"] = json!(to.as_str());
         Ok(to)
@@ -137,8 +163,8 @@ pub fn walk_table<M: StateMachine>() {
             assert!(!twice, "{from:?} --{action:?}--> has two rows");
             let mut doc = json!({"id": "obj_1", "status": from.as_str()});
             assert_eq!(
-                M::apply(&mut doc, *action),
-                Ok(*to),
+                M::apply(&mut doc, *action).ok(),
+                Some(*to),
                 "{from:?} --{action:?}"
             );
             assert_eq!(doc["status"], json!(to.as_str()));
@@ -154,7 +180,8 @@ pub fn refusal<M: StateMachine>(
     action: M::Action,
 ) -> Refusal<M::Status, M::Action> {
     let mut doc = json!({"id": "obj_1", "status": from.as_str()});
-    let refused = M::apply(&mut doc, action).expect_err("the table should refuse this");
+    let refused = M::try_move(&doc, action).expect_err("the table should refuse this");
+    assert!(M::apply(&mut doc, action).is_err());
     assert_eq!(
         doc["status"],
         json!(from.as_str()),
@@ -167,19 +194,12 @@ pub fn refusal<M: StateMachine>(
 mod tests {
     use super::*;
 
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum Light {
-        Red,
-        Green,
-        Off,
-    }
-
-    impl StatusEnum for Light {
-        const NAMES: &'static [(Self, &'static str)] = &[
-            (Light::Red, "red"),
-            (Light::Green, "green"),
-            (Light::Off, "off"),
-        ];
+    status_enum! {
+        enum Light {
+            Red = "red",
+            Green = "green",
+            Off = "off",
+        }
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +214,7 @@ mod tests {
     impl StateMachine for Lights {
         type Status = Light;
         type Action = Switch;
+        type Error = Refusal<Light, Switch>;
         const OBJECT: &'static str = "light";
         const TABLE: &'static [Row<Light, Switch>] = &[
             (&[Light::Red], Switch::Go, Light::Green),
@@ -201,6 +222,10 @@ mod tests {
             (&[Light::Green], Switch::PowerDown, Light::Off),
             (&[Light::Red], Switch::PowerDown, Light::Off),
         ];
+
+        fn refused(refusal: Refusal<Light, Switch>) -> Self::Error {
+            refusal
+        }
     }
 
     #[test]
@@ -219,7 +244,7 @@ mod tests {
         );
         assert_eq!(refused.allowed_list(", "), "green, red");
         // A document without a known status is refused too.
-        let refused = Lights::check(&json!({"status": "blue"}), Switch::Go).unwrap_err();
+        let refused = Lights::try_move(&json!({"status": "blue"}), Switch::Go).unwrap_err();
         assert_eq!((refused.status, refused.status_str()), (None, ""));
     }
 }

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, Method, header::CONTENT_TYPE};
 use serde_json::{Value, json};

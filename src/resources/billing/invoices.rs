@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::core::bookkeeping::{self, Bookkeeping};
 use crate::core::registry::{Expansion, ObjectSpec, to};
-use crate::core::state_machine::StatusEnum;
+use crate::core::state_machine::{StateMachine, StatusEnum};
 use crate::http::api::{AppState, Call, Ctx, ListParams};
 use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, Named};
@@ -318,7 +318,7 @@ pub fn finalize(
         customer["invoice_prefix"].as_str().unwrap_or("TWIN"),
         sequence
     ));
-    status::apply(invoice, Action::Finalize)?;
+    status::Machine::apply(invoice, Action::Finalize)?;
     invoice["effective_at"] = json!(now);
     invoice["status_transitions"]["finalized_at"] = json!(now);
     let amount = invoice["amount_due"].as_i64().unwrap_or(0);
@@ -389,7 +389,7 @@ pub fn mark_paid(
 ) -> ApiResult<()> {
     let now = ctx.now();
     let amount = invoice["amount_due"].as_i64().unwrap_or(0);
-    status::apply(invoice, Action::Pay)?;
+    status::Machine::apply(invoice, Action::Pay)?;
     invoice["amount_paid"] = json!(amount);
     invoice["amount_remaining"] = json!(0);
     invoice["attempted"] = json!(amount > 0 || invoice["attempted"] == json!(true));
@@ -423,7 +423,8 @@ pub fn mark_failed(ctx: &Ctx, invoice: &mut Value, writes: &mut Vec<Write>) {
 pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> ApiResult<()> {
     let record = match ctx.get(invoice_id).await? {
         Some(record)
-            if record.object == "invoice" && status::check(&record.data, Action::Void).is_ok() =>
+            if record.object == "invoice"
+                && status::Machine::check(&record.data, Action::Void).is_ok() =>
         {
             record
         }
@@ -434,10 +435,10 @@ pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> 
     let kept = Bookkeeping::of(&invoice);
     if let Some(intent_id) = &kept.payment_intent
         && let Some(intent) = ctx.get(intent_id).await?
-        && intent_status::check(&intent.data, intent_status::Action::Cancel).is_ok()
+        && intent_status::Machine::check(&intent.data, intent_status::Action::Cancel).is_ok()
     {
         let mut doc = intent.data.clone();
-        intent_status::apply(&mut doc, intent_status::Action::Cancel)?;
+        intent_status::Machine::apply(&mut doc, intent_status::Action::Cancel)?;
         doc["canceled_at"] = json!(now);
         doc["cancellation_reason"] = json!("void_invoice");
         doc["next_action"] = Value::Null;
@@ -453,7 +454,7 @@ pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> 
         doc["status_transitions"]["canceled_at"] = json!(now);
         writes.push(Write::Update(payment.with_data(doc)));
     }
-    status::apply(&mut invoice, Action::Void)?;
+    status::Machine::apply(&mut invoice, Action::Void)?;
     invoice["next_payment_attempt"] = Value::Null;
     invoice["status_transitions"]["voided_at"] = json!(now);
     writes.push(Write::Update(record.with_data(invoice.clone())));
@@ -508,7 +509,7 @@ async fn apply_payment(
     writes: &mut Vec<Write>,
 ) -> ApiResult<(Value, bool)> {
     let mut invoice = record.data.clone();
-    if status::check(&invoice, Action::Pay).is_err() {
+    if status::Machine::check(&invoice, Action::Pay).is_err() {
         return Ok((invoice, false));
     }
     match intent["status"].as_str() {
@@ -613,7 +614,7 @@ async fn pay_invoice(
     let outcome = ctx
         .retry(|| async {
             let record = ctx.load("invoice", &id, "invoice").await?;
-            status::check(&record.data, Action::Pay)?;
+            status::Machine::check(&record.data, Action::Pay)?;
             let mut invoice = record.data.clone();
             let mut writes = Vec::new();
             if out_of_band {
@@ -635,10 +636,10 @@ async fn pay_invoice(
                 }
                 if let Some(intent_id) = &kept.payment_intent
                     && let Some(intent) = ctx.get(intent_id).await?
-                    && intent_status::check(&intent.data, intent_status::Action::Cancel).is_ok()
+                    && intent_status::Machine::check(&intent.data, intent_status::Action::Cancel).is_ok()
                 {
                     let mut doc = intent.data.clone();
-                    intent_status::apply(&mut doc, intent_status::Action::Cancel)?;
+                    intent_status::Machine::apply(&mut doc, intent_status::Action::Cancel)?;
                     doc["canceled_at"] = json!(now);
                     doc["next_action"] = Value::Null;
                     crate::resources::payments::intents::forget_redirect(&mut doc);

@@ -7,17 +7,17 @@ use serde_json::{Value, json};
 use super::sessions::OBJECT;
 use super::status::{self, Action};
 use crate::core::bookkeeping::Bookkeeping;
+use crate::core::state_machine::StateMachine;
 use crate::http::api::Ctx;
 use crate::http::error::ApiResult;
-use crate::resources::payments::intents;
-use crate::resources::payments::payment_intents::status as payment_intent_status;
-use crate::resources::payments::setup_intents::status as setup_intent_status;
+use crate::resources::payments::intent_status::Action as IntentAction;
+use crate::resources::payments::{intents, payment_intents, setup_intents};
 use crate::store::{DueItem, Record, Write};
 
 /// The session expires: no more page, its unfinished intent canceled.
 pub(super) async fn expire_writes(ctx: &Ctx, record: &Record) -> ApiResult<(Vec<Write>, Value)> {
     let mut doc = record.data.clone();
-    status::apply(&mut doc, Action::Expire)?;
+    status::Machine::apply(&mut doc, Action::Expire)?;
     doc["url"] = Value::Null;
     let mut writes = Vec::new();
     if let Some(intent_id) = Bookkeeping::of(&doc).intent
@@ -56,19 +56,22 @@ pub(super) async fn expire_writes(ctx: &Ctx, record: &Record) -> ApiResult<(Vec<
 /// The session's unfinished intent, through its own machine: back to
 /// requires_payment_method for a subscription's, canceled otherwise.
 fn move_intent(intent: &mut Value, object: &str, subscription: bool) -> ApiResult<()> {
-    if object == "setup_intent" {
-        use setup_intent_status::Action::{Abandon, Cancel};
-        setup_intent_status::apply(intent, if subscription { Abandon } else { Cancel })?;
+    let action = if subscription {
+        IntentAction::Abandon
     } else {
-        use payment_intent_status::Action::{Abandon, Cancel};
-        payment_intent_status::apply(intent, if subscription { Abandon } else { Cancel })?;
+        IntentAction::Cancel
+    };
+    if object == "setup_intent" {
+        setup_intents::status::Machine::apply(intent, action)?;
+    } else {
+        payment_intents::status::Machine::apply(intent, action)?;
     }
     Ok(())
 }
 
 /// Whether an open session's time is up.
 pub(super) fn is_due(doc: &Value, now: i64) -> bool {
-    status::check(doc, Action::Expire).is_ok()
+    status::Machine::check(doc, Action::Expire).is_ok()
         && doc["expires_at"].as_i64().is_some_and(|at| at <= now)
 }
 
@@ -98,7 +101,7 @@ pub async fn expire_when_due(ctx: Ctx, item: DueItem) -> ApiResult<Vec<Write>> {
     let Some(record) = ctx.get(&item.target).await? else {
         return Ok(Vec::new()); // its account's data was wiped
     };
-    if record.object != OBJECT || status::check(&record.data, Action::Expire).is_err() {
+    if record.object != OBJECT || status::Machine::check(&record.data, Action::Expire).is_err() {
         return Ok(Vec::new());
     }
     if !is_due(&record.data, ctx.now()) {
@@ -118,7 +121,7 @@ pub fn as_seen(doc: Value, now: i64) -> Value {
         return doc;
     }
     let mut doc = doc;
-    if status::apply(&mut doc, Action::Expire).is_ok() {
+    if status::Machine::apply(&mut doc, Action::Expire).is_ok() {
         doc["url"] = Value::Null;
     }
     doc

@@ -16,6 +16,7 @@ use super::expiry::{as_seen, is_due};
 use super::sessions::{OBJECT, SESSION_ID_TEMPLATE, page_url};
 use super::status::{self, Action};
 use crate::core::bookkeeping::{self, Bookkeeping};
+use crate::core::state_machine::StateMachine;
 use crate::http::api::Ctx;
 use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, Named};
@@ -60,7 +61,7 @@ async fn load_open(ctx: &Ctx, id: &str) -> ApiResult<Result<Record, Value>> {
         // Stripe: after it expires, a customer can't complete a session.
         return Ok(Err(as_seen(record.data, ctx.now())));
     }
-    if status::check(&record.data, Action::Complete).is_err() {
+    if status::Machine::check(&record.data, Action::Complete).is_err() {
         return Ok(Err(record.data));
     }
     Ok(Ok(record))
@@ -471,7 +472,7 @@ async fn complete(
     intent: Option<&Value>,
     writes: &mut Vec<Write>,
 ) -> ApiResult<()> {
-    status::apply(session, Action::Complete)?;
+    status::Machine::apply(session, Action::Complete)?;
     session["url"] = Value::Null;
     session["customer"] = json!(buyer(session));
     let pm_id = intent

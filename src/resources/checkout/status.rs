@@ -1,21 +1,15 @@
 //! A Checkout Session's state machine, and the errors Stripe refuses its
 //! moves with.
 
-use serde_json::Value;
+use crate::core::state_machine::{Refusal, Row, StateMachine, StatusEnum, status_enum};
+use crate::http::error::ApiError;
 
-use crate::core::state_machine::{Refusal, Row, StateMachine, StatusEnum};
-use crate::http::error::{ApiError, ApiResult};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Open,
-    Complete,
-    Expired,
-}
-
-impl StatusEnum for Status {
-    const NAMES: &'static [(Self, &'static str)] =
-        &[(Open, "open"), (Complete, "complete"), (Expired, "expired")];
+status_enum! {
+    pub enum Status {
+        Open = "open",
+        Complete = "complete",
+        Expired = "expired",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,41 +27,32 @@ pub struct Machine;
 impl StateMachine for Machine {
     type Status = Status;
     type Action = Action;
+    type Error = ApiError;
     const OBJECT: &'static str = "checkout.session";
     const TABLE: &'static [Row<Status, Action>] = &[
         (&[Open], Action::Complete, Complete),
         (&[Open], Action::Expire, Expired),
     ];
-}
 
-/// Moves `doc` by `action`, or Stripe's error why it cannot.
-pub fn apply(doc: &mut Value, action: Action) -> ApiResult<Status> {
-    Machine::apply(doc, action).map_err(refused)
-}
-
-/// Whether `action` may move `doc` now, or Stripe's error why not.
-pub fn check(doc: &Value, action: Action) -> ApiResult<Status> {
-    Machine::check(doc, action).map_err(refused)
-}
-
-/// The error Stripe sends for a move the table does not have.
-pub fn refused(refusal: Refusal<Status, Action>) -> ApiError {
-    match refusal.action {
-        Action::Expire => {
-            let allowed: Vec<String> = refusal
-                .allowed
-                .iter()
-                .map(|s| format!("\"{}\"", s.as_str()))
-                .collect();
-            ApiError::invalid(format!(
-                "Only Checkout Sessions with a status in [{}] can be expired. This Checkout Session has a status of `{}`.",
-                allowed.join(", "),
-                refusal.status_str()
-            ))
+    /// The error Stripe sends for a move the table does not have.
+    fn refused(refusal: Refusal<Status, Action>) -> ApiError {
+        match refusal.action {
+            Action::Expire => {
+                let allowed: Vec<String> = refusal
+                    .allowed
+                    .iter()
+                    .map(|s| format!("\"{}\"", s.as_str()))
+                    .collect();
+                ApiError::invalid(format!(
+                    "Only Checkout Sessions with a status in [{}] can be expired. This Checkout Session has a status of `{}`.",
+                    allowed.join(", "),
+                    refusal.status_str()
+                ))
+            }
+            Action::Complete => ApiError::invalid(
+                "This Checkout Session has expired, so it can no longer be completed. Return to the merchant to start again.",
+            ),
         }
-        Action::Complete => ApiError::invalid(
-            "This Checkout Session has expired, so it can no longer be completed. Return to the merchant to start again.",
-        ),
     }
 }
 
@@ -97,7 +82,7 @@ mod tests {
             ),
         ];
         for (from, action, message) in cases {
-            let error = refused(refusal::<Machine>(from, action));
+            let error = Machine::refused(refusal::<Machine>(from, action));
             assert_eq!(error.body()["error"]["message"], message);
         }
         refusal::<Machine>(Complete, Action::Complete);

@@ -183,3 +183,43 @@ pub fn refuse_checkout_owned(record: &Record, refusal: impl FnOnce() -> ApiError
     }
     Ok(())
 }
+
+/// Sets an intent's customer; once set, it cannot change (`title` names
+/// the intent in the error, `PaymentIntent` or `SetupIntent`).
+pub fn set_customer(doc: &mut Value, customer: &str, title: &str) -> ApiResult<()> {
+    match doc["customer"].as_str() {
+        Some(current) if current != customer => Err(ApiError::invalid_param(
+            "customer",
+            format!("You cannot change the customer of a {title} once it is set."),
+        )),
+        _ => {
+            doc["customer"] = json!(customer);
+            Ok(())
+        }
+    }
+}
+
+/// Gives an intent the payment method a request chose (a fresh one is
+/// written along), which ends any previous attempt's redirect; the status
+/// move is the caller's, through its machine.
+pub fn choose_payment_method(doc: &mut Value, pm: &Resolved, writes: &mut Vec<Write>) {
+    if let Resolved::Fresh(record) = pm {
+        writes.push(Write::Insert(record.clone()));
+    }
+    doc["payment_method"] = json!(pm.record().id);
+    doc["next_action"] = Value::Null;
+    forget_redirect(doc);
+}
+
+/// Keeps what a request sent for the attempt to come: the mandate
+/// acceptance and the return URL.
+pub fn keep_for_attempt(doc: &mut Value, mandate_data: Option<&Value>, return_url: Option<&str>) {
+    bookkeeping::update(doc, |b| {
+        if let Some(acceptance) = mandate_data {
+            b.mandate_acceptance = Some(acceptance.clone());
+        }
+        if let Some(url) = return_url {
+            b.return_url = Some(url.to_owned());
+        }
+    });
+}

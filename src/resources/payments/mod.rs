@@ -3,6 +3,7 @@
 //! transactions.
 pub mod balance_transactions;
 pub mod charges;
+pub mod intent_status;
 pub mod intents;
 pub mod mandates;
 pub mod payment_intents;

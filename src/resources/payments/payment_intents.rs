@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use crate::core::bookkeeping::{self, Bookkeeping};
 use crate::core::registry::{ObjectSpec, to};
-use crate::core::state_machine::StatusEnum;
+use crate::core::state_machine::{StateMachine, StatusEnum};
 use crate::http::api::{AppState, Call, ClientCall, Ctx, ListParams};
 use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, Named};
@@ -375,7 +375,7 @@ async fn update_payment_intent(
                 || changes.patch.touches("setup_future_usage")
                 || changes.patch.touches("capture_method");
             if touches_money {
-                status::check(&record.data, Action::Update)?;
+                status::Machine::check(&record.data, Action::Update)?;
             }
             if Bookkeeping::of(&record.data).invoice.is_some() && (changes.amount.is_some() || changes.currency.is_some()) {
                 return Err(ApiError::invalid_param(
@@ -412,7 +412,7 @@ async fn confirm_payment_intent(
         .retry(|| async {
             let record = ctx.load("payment_intent", &id, "intent").await?;
             intents::refuse_checkout_owned(&record, || status::checkout_owned(Action::Confirm))?;
-            status::check(&record.data, Action::Confirm)?;
+            status::Machine::check(&record.data, Action::Confirm)?;
             let requested = intents::requested_payment_method(
                 &ctx,
                 changes.payment_method.as_deref(),
@@ -462,7 +462,7 @@ async fn cancel_payment_intent(
     let canceled = ctx
         .mutate("payment_intent", &id, "intent", |record| {
             intents::refuse_checkout_owned(&record, || status::checkout_owned(Action::Cancel))?;
-            status::check(&record.data, Action::Cancel)?;
+            status::Machine::check(&record.data, Action::Cancel)?;
             if Bookkeeping::of(&record.data).invoice.is_some() {
                 return Err(ApiError::invalid(
                     "You cannot cancel this PaymentIntent because it was created by an invoice. Void the invoice instead.",
@@ -470,7 +470,7 @@ async fn cancel_payment_intent(
                 .with_code("payment_intent_unexpected_state"));
             }
             let mut doc = record.data.clone();
-            status::apply(&mut doc, Action::Cancel)?;
+            status::Machine::apply(&mut doc, Action::Cancel)?;
             doc["canceled_at"] = json!(ctx.now());
             doc["cancellation_reason"] = json!(reason);
             doc["next_action"] = Value::Null;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::core::bookkeeping::{self, Bookkeeping, SingleUse};
 use crate::core::registry::{ObjectSpec, to};
-use crate::core::state_machine::StatusEnum;
+use crate::core::state_machine::{StateMachine, StatusEnum};
 use crate::http::api::{AppState, Call, ClientCall, Ctx, ListParams};
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::params::{Params, Patch, Update};
@@ -301,15 +301,7 @@ fn apply_changes(
 ) -> ApiResult<()> {
     changes.patch.apply(doc)?;
     if let Some(customer) = &changes.customer {
-        match doc["customer"].as_str() {
-            Some(current) if current != customer => {
-                return Err(ApiError::invalid_param(
-                    "customer",
-                    "You cannot change the customer of a SetupIntent once it is set.",
-                ));
-            }
-            _ => doc["customer"] = json!(customer),
-        }
+        intents::set_customer(doc, customer, "SetupIntent")?;
     }
     if let Some(types) = &changes.payment_method_types {
         doc["payment_method_types"] = json!(types);
@@ -317,25 +309,17 @@ fn apply_changes(
         doc["automatic_payment_methods"] = Value::Null;
     }
     if let Some(pm) = pm {
-        if let Resolved::Fresh(record) = pm {
-            writes.push(Write::Insert(record.clone()));
-        }
-        doc["payment_method"] = json!(pm.record().id);
-        status::apply(doc, Action::AttachPaymentMethod)?;
-        doc["next_action"] = Value::Null;
-        intents::forget_redirect(doc);
+        status::Machine::apply(doc, Action::AttachPaymentMethod)?;
+        intents::choose_payment_method(doc, pm, writes);
     }
-    bookkeeping::update(doc, |b| {
-        if let Some(acceptance) = &changes.mandate_data {
-            b.mandate_acceptance = Some(acceptance.clone());
-        }
-        if let Some(url) = &changes.return_url {
-            b.return_url = Some(url.clone());
-        }
-        if let Some(single_use) = &changes.single_use {
-            b.single_use = Some(single_use.clone());
-        }
-    });
+    intents::keep_for_attempt(
+        doc,
+        changes.mandate_data.as_ref(),
+        changes.return_url.as_deref(),
+    );
+    if let Some(single_use) = &changes.single_use {
+        bookkeeping::update(doc, |b| b.single_use = Some(single_use.clone()));
+    }
     if doc["payment_method_options"].get("card").is_none()
         && intents::accepted_types(doc).iter().any(|t| t == "card")
     {
@@ -358,7 +342,7 @@ pub fn confirm_writes(
     pm: Resolved,
     writes: &mut Vec<Write>,
 ) -> ApiResult<Confirmed> {
-    status::apply(&mut doc, Action::Confirm)?;
+    status::Machine::apply(&mut doc, Action::Confirm)?;
     let pm_doc = pm.data().clone();
     let kind = pm_doc["type"].as_str().unwrap_or_default().to_owned();
     let types = intents::accepted_types(&doc);
@@ -394,7 +378,7 @@ pub fn confirm_writes(
                 ));
             }
             writes.push(pm_write(&pm));
-            status::apply(&mut doc, Action::RequireAction)?;
+            status::Machine::apply(&mut doc, Action::RequireAction)?;
             Ok(Confirmed::Moved(intents::require_action(
                 ctx,
                 doc,
@@ -404,7 +388,7 @@ pub fn confirm_writes(
         }
         (_, Behavior::Authenticates(_)) => {
             writes.push(pm_write(&pm));
-            status::apply(&mut doc, Action::RequireAction)?;
+            status::Machine::apply(&mut doc, Action::RequireAction)?;
             Ok(Confirmed::Moved(intents::require_action(
                 ctx,
                 doc,
@@ -482,7 +466,7 @@ pub fn succeed(
         doc[field] = json!(record.id);
         writes.push(Write::Insert(record));
     }
-    status::apply(&mut doc, Action::Succeed)?;
+    status::Machine::apply(&mut doc, Action::Succeed)?;
     doc["next_action"] = Value::Null;
     doc["payment_method"] = json!(pm.record().id);
     intents::forget_redirect(&mut doc);
@@ -492,7 +476,7 @@ pub fn succeed(
 
 /// The attempt failed: back to requires_payment_method with the error.
 pub fn fail(ctx: &Ctx, mut doc: Value, error: Value, writes: &mut Vec<Write>) -> ApiResult<Value> {
-    status::apply(&mut doc, Action::Fail)?;
+    status::Machine::apply(&mut doc, Action::Fail)?;
     doc["last_setup_error"] = error;
     doc["next_action"] = Value::Null;
     doc["payment_method"] = Value::Null;
@@ -627,7 +611,7 @@ async fn update_setup_intent(
                 && !changes.patch.touches("payment_method_options")
                 && !changes.patch.touches("flow_directions");
             if !only_notes {
-                status::check(&record.data, Action::Update)?;
+                status::Machine::check(&record.data, Action::Update)?;
             }
             let pm = intents::requested_payment_method(
                 &ctx,
@@ -679,7 +663,7 @@ async fn confirm_setup_intent(
                         payment_methods::resolve(&ctx, pm, Named::InParam("payment_method")).await?
                     }
                     None => {
-                        status::check(&record.data, Action::Confirm)?;
+                        status::Machine::check(&record.data, Action::Confirm)?;
                         return Err(missing_payment_method());
                     }
                 },
@@ -710,7 +694,7 @@ async fn cancel_setup_intent(
         .mutate("setup_intent", &id, "intent", |record| {
             intents::refuse_checkout_owned(&record, || status::checkout_owned(Action::Cancel))?;
             let mut doc = record.data.clone();
-            status::apply(&mut doc, Action::Cancel)?;
+            status::Machine::apply(&mut doc, Action::Cancel)?;
             doc["cancellation_reason"] = json!(reason);
             doc["next_action"] = Value::Null;
             intents::forget_redirect(&mut doc);

@@ -1,27 +1,16 @@
 //! An invoice's state machine, and the errors Stripe refuses its moves with.
 
-use serde_json::Value;
+use crate::core::state_machine::{Refusal, Row, StateMachine, status_enum};
+use crate::http::error::ApiError;
 
-use crate::core::state_machine::{Refusal, Row, StateMachine, StatusEnum};
-use crate::http::error::{ApiError, ApiResult};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Draft,
-    Open,
-    Paid,
-    Uncollectible,
-    Void,
-}
-
-impl StatusEnum for Status {
-    const NAMES: &'static [(Self, &'static str)] = &[
-        (Draft, "draft"),
-        (Open, "open"),
-        (Paid, "paid"),
-        (Uncollectible, "uncollectible"),
-        (Void, "void"),
-    ];
+status_enum! {
+    pub enum Status {
+        Draft = "draft",
+        Open = "open",
+        Paid = "paid",
+        Uncollectible = "uncollectible",
+        Void = "void",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,47 +28,38 @@ pub struct Machine;
 impl StateMachine for Machine {
     type Status = Status;
     type Action = Action;
+    type Error = ApiError;
     const OBJECT: &'static str = "invoice";
     const TABLE: &'static [Row<Status, Action>] = &[
         (&[Draft], Action::Finalize, Open),
         (&[Open], Action::Pay, Paid),
         (&[Open], Action::Void, Void),
     ];
-}
 
-/// Moves `doc` by `action`, or Stripe's error why it cannot.
-pub fn apply(doc: &mut Value, action: Action) -> ApiResult<Status> {
-    Machine::apply(doc, action).map_err(refused)
-}
-
-/// Whether `action` may move `doc` now, or Stripe's error why not.
-pub fn check(doc: &Value, action: Action) -> ApiResult<Status> {
-    Machine::check(doc, action).map_err(refused)
-}
-
-/// The error Stripe sends for a move the table does not have.
-pub fn refused(refusal: Refusal<Status, Action>) -> ApiError {
-    let message = match (refusal.action, refusal.status) {
-        (Action::Pay, Some(Paid)) => "Invoice is already paid".to_owned(),
-        (action, _) => {
-            let verb = match action {
-                Action::Finalize => "finalize",
-                Action::Pay => "pay",
-                Action::Void => "void",
-            };
-            let allowed = refusal.allowed_list(" or ");
-            let article = if allowed.starts_with(['a', 'e', 'i', 'o', 'u']) {
-                "an"
-            } else {
-                "a"
-            };
-            format!(
-                "You can only {verb} {article} {allowed} invoice; this one is {}.",
-                refusal.status_str()
-            )
-        }
-    };
-    ApiError::invalid(message).with_code("invoice_unexpected_state")
+    /// The error Stripe sends for a move the table does not have.
+    fn refused(refusal: Refusal<Status, Action>) -> ApiError {
+        let message = match (refusal.action, refusal.status) {
+            (Action::Pay, Some(Paid)) => "Invoice is already paid".to_owned(),
+            (action, _) => {
+                let verb = match action {
+                    Action::Finalize => "finalize",
+                    Action::Pay => "pay",
+                    Action::Void => "void",
+                };
+                let allowed = refusal.allowed_list(" or ");
+                let article = if allowed.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                };
+                format!(
+                    "You can only {verb} {article} {allowed} invoice; this one is {}.",
+                    refusal.status_str()
+                )
+            }
+        };
+        ApiError::invalid(message).with_code("invoice_unexpected_state")
+    }
 }
 
 #[cfg(test)]
@@ -114,7 +94,7 @@ mod tests {
             ),
         ];
         for (from, action, message) in cases {
-            let error = refused(refusal::<Machine>(from, action));
+            let error = Machine::refused(refusal::<Machine>(from, action));
             assert_eq!(error.body()["error"]["message"], message);
             assert_eq!(error.body()["error"]["code"], "invoice_unexpected_state");
         }

@@ -11,7 +11,7 @@ use super::lines::period_line;
 use super::params::{CreateRequest, default_billing_mode, parse_create_options};
 use super::status::{self, Action, Status};
 use crate::core::bookkeeping::{self, Agreement};
-use crate::core::state_machine::StatusEnum;
+use crate::core::state_machine::{StateMachine, StatusEnum};
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::form::Node;
@@ -204,7 +204,7 @@ pub(super) async fn create_writes(
         } else {
             Action::Start
         };
-        status::apply(&mut sub, start)?;
+        status::Machine::apply(&mut sub, start)?;
     }
     finish_create(
         ctx,
@@ -355,7 +355,10 @@ async fn collect_first(
     } else if request.behavior == "default_incomplete" {
         if let Some(pm) = pm_id {
             payment.0["payment_method"] = json!(pm);
-            intent_status::apply(&mut payment.0, intent_status::Action::AttachPaymentMethod)?;
+            intent_status::Machine::apply(
+                &mut payment.0,
+                intent_status::Action::AttachPaymentMethod,
+            )?;
         }
     } else if let Some(pm) = pm_id {
         let started = charge_first(ctx, request, pm, invoice, events, &mut payment).await?;

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::status::{self, Action};
+use crate::core::state_machine::StateMachine;
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::resources::billing::invoices::{self, Line};
@@ -35,7 +36,7 @@ pub async fn invoice_paid(
         Action::Pay
     };
     // An incomplete or overdue subscription starts (again); others stay as they are.
-    let _ = status::apply(&mut doc, paid);
+    let _ = status::Machine::apply(&mut doc, paid);
     if doc["payment_settings"]["save_default_payment_method"] == "on_subscription"
         && let Some(pm) = intent["payment_method"].as_str()
     {

@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 
 use crate::core::bookkeeping;
 use crate::core::registry::{Expansion, ObjectSpec, to};
+use crate::core::state_machine::StateMachine;
 use crate::http::api::{AppState, Call, ListParams, take_range};
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::search::{self, FieldKind};
@@ -325,7 +326,7 @@ async fn cancel_subscription(
                 .load("subscription", &id, "subscription_exposed_id")
                 .await?;
             let mut doc = record.data.clone();
-            status::check(&doc, Action::Cancel)?;
+            status::Machine::check(&doc, Action::Cancel)?;
             let mut writes = Vec::new();
             let pending =
                 bookkeeping::update(&mut doc, |b| std::mem::take(&mut b.pending_prorations));
@@ -339,7 +340,7 @@ async fn cancel_subscription(
             }
             // An `incomplete` subscription never started: Stripe ends it as
             // `incomplete_expired` and voids the first invoice it waited on.
-            if status::apply(&mut doc, Action::Cancel)? == Status::IncompleteExpired
+            if status::Machine::apply(&mut doc, Action::Cancel)? == Status::IncompleteExpired
                 && let Some(invoice) = doc["latest_invoice"].as_str()
             {
                 invoices::void_open(&ctx, invoice, &mut writes).await?;
@@ -377,7 +378,7 @@ async fn resume_subscription(
     let resumed = ctx
         .mutate("subscription", &id, "subscription_exposed_id", |record| {
             let mut doc = record.data.clone();
-            status::apply(&mut doc, Action::Resume)?;
+            status::Machine::apply(&mut doc, Action::Resume)?;
             let mut writes =
                 ctx.update_with_event(&record, doc.clone(), "customer.subscription.updated");
             writes.push(ctx.event("customer.subscription.resumed", &doc, None));

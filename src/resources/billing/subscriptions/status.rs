@@ -5,34 +5,20 @@
 //! sent, or nothing is due); an ended one (canceled, incomplete_expired)
 //! changes no more.
 
-use serde_json::Value;
+use crate::core::state_machine::{Refusal, Row, StateMachine, status_enum};
+use crate::http::error::ApiError;
 
-use crate::core::state_machine::{Refusal, Row, StateMachine, StatusEnum};
-use crate::http::error::{ApiError, ApiResult};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Incomplete,
-    IncompleteExpired,
-    Trialing,
-    Active,
-    PastDue,
-    Canceled,
-    Unpaid,
-    Paused,
-}
-
-impl StatusEnum for Status {
-    const NAMES: &'static [(Self, &'static str)] = &[
-        (Incomplete, "incomplete"),
-        (IncompleteExpired, "incomplete_expired"),
-        (Trialing, "trialing"),
-        (Active, "active"),
-        (PastDue, "past_due"),
-        (Canceled, "canceled"),
-        (Unpaid, "unpaid"),
-        (Paused, "paused"),
-    ];
+status_enum! {
+    pub enum Status {
+        Incomplete = "incomplete",
+        IncompleteExpired = "incomplete_expired",
+        Trialing = "trialing",
+        Active = "active",
+        PastDue = "past_due",
+        Canceled = "canceled",
+        Unpaid = "unpaid",
+        Paused = "paused",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +54,7 @@ const OVERDUE: &[Status] = &[Incomplete, PastDue, Unpaid];
 impl StateMachine for Machine {
     type Status = Status;
     type Action = Action;
+    type Error = ApiError;
     const OBJECT: &'static str = "subscription";
     const TABLE: &'static [Row<Status, Action>] = &[
         (&[Incomplete], Update, Incomplete),
@@ -90,32 +77,22 @@ impl StateMachine for Machine {
             Canceled,
         ),
     ];
-}
 
-/// Moves `doc` by `action`, or Stripe's error why it cannot.
-pub fn apply(doc: &mut Value, action: Action) -> ApiResult<Status> {
-    Machine::apply(doc, action).map_err(refused)
-}
-
-/// Whether `action` may move `doc` now, or Stripe's error why not.
-pub fn check(doc: &Value, action: Action) -> ApiResult<Status> {
-    Machine::check(doc, action).map_err(refused)
-}
-
-/// The error Stripe sends for a move the table does not have: an ended
-/// subscription cannot be found to cancel again, and the moves of a
-/// creation, an update or a payment speak as an update.
-pub fn refused(refusal: Refusal<Status, Action>) -> ApiError {
-    match refusal.action {
-        Cancel => ApiError::no_such("subscription", &refusal.id, "subscription_exposed_id"),
-        Resume => ApiError::invalid(format!(
-            "Only subscriptions with `status=paused` can be resumed; this subscription's status is {}.",
-            refusal.status_str()
-        )),
-        Update | Start | StartTrial | EndTrial | Pay | PayInTrial | FailPayment => {
-            ApiError::invalid(
-                "A canceled subscription can only update its cancellation_details and metadata.",
-            )
+    /// The error Stripe sends for a move the table does not have: an ended
+    /// subscription cannot be found to cancel again, and the moves of a
+    /// creation, an update or a payment speak as an update.
+    fn refused(refusal: Refusal<Status, Action>) -> ApiError {
+        match refusal.action {
+            Cancel => ApiError::no_such("subscription", &refusal.id, "subscription_exposed_id"),
+            Resume => ApiError::invalid(format!(
+                "Only subscriptions with `status=paused` can be resumed; this subscription's status is {}.",
+                refusal.status_str()
+            )),
+            Update | Start | StartTrial | EndTrial | Pay | PayInTrial | FailPayment => {
+                ApiError::invalid(
+                    "A canceled subscription can only update its cancellation_details and metadata.",
+                )
+            }
         }
     }
 }
@@ -156,7 +133,7 @@ mod tests {
             ),
         ];
         for (from, action, http, message) in cases {
-            let error = refused(refusal::<Machine>(from, action));
+            let error = Machine::refused(refusal::<Machine>(from, action));
             assert_eq!(error.status().as_u16(), http);
             assert_eq!(error.body()["error"]["message"], message);
         }

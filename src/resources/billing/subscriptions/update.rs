@@ -12,7 +12,7 @@ use super::lines::{line_from_stored, period_line, proration_lines, stored_line};
 use super::params::{UpdateRequest, check_default_payment_method};
 use super::status::{self, Action, Status};
 use crate::core::bookkeeping::{self, Bookkeeping};
-use crate::core::state_machine::StatusEnum;
+use crate::core::state_machine::{StateMachine, StatusEnum};
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::params::Update;
@@ -29,7 +29,7 @@ pub(super) async fn update_writes(
     let trialing = Status::of(&doc) == Some(Status::Trialing);
     let customer = doc["customer"].as_str().unwrap_or_default().to_owned();
     if !only_notes(request) {
-        status::check(&doc, Action::Update)?;
+        status::Machine::check(&doc, Action::Update)?;
     }
     request.patch.apply(&mut doc)?;
     if let Some(details) = &request.cancellation_details {
@@ -156,14 +156,14 @@ fn apply_trial_end(doc: &mut Value, request: &UpdateRequest, now: i64) -> ApiRes
             None => {
                 doc["trial_end"] = json!(now);
                 // Only a running trial ends.
-                ending_trial = status::apply(doc, Action::EndTrial).is_ok();
+                ending_trial = status::Machine::apply(doc, Action::EndTrial).is_ok();
             }
             Some(end) => {
                 doc["trial_end"] = json!(end);
                 if doc["trial_start"].is_null() {
                     doc["trial_start"] = json!(now);
                 }
-                status::apply(doc, Action::StartTrial)?;
+                status::Machine::apply(doc, Action::StartTrial)?;
                 for item in doc["items"]["data"].as_array_mut().into_iter().flatten() {
                     item["current_period_end"] = json!(end);
                 }
@@ -221,7 +221,7 @@ async fn change_items(
             failure = bill_update(ctx, doc, all, &request.behavior, writes).await?;
             if failure.is_some() {
                 // An active subscription falls past due; others stay as they are.
-                let _ = status::apply(doc, Action::FailPayment);
+                let _ = status::Machine::apply(doc, Action::FailPayment);
             }
         }
     } else if !lines.is_empty() {
@@ -327,7 +327,7 @@ async fn bill_trial_end(
     }
     let failure = bill_update(ctx, doc, lines, &request.behavior, writes).await?;
     if failure.is_some() {
-        status::apply(doc, Action::FailPayment)?;
+        status::Machine::apply(doc, Action::FailPayment)?;
     }
     Ok(failure)
 }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::status::{self, Action};
 use crate::core::bookkeeping::{self, Bookkeeping};
+use crate::core::state_machine::StateMachine;
 use crate::http::api::Ctx;
 use crate::http::ctx::Settlement;
 use crate::http::error::{ApiError, ApiResult, ErrorType, Named};
@@ -47,7 +48,7 @@ pub async fn attempt(
     off_session: bool,
     writes: &mut Vec<Write>,
 ) -> ApiResult<Attempted> {
-    status::apply(&mut doc, Action::Confirm)?;
+    status::Machine::apply(&mut doc, Action::Confirm)?;
     // error_on_requires_action (this confirmation only): fail instead of
     // waiting for the customer.
     let no_action = bookkeeping::update(&mut doc, |b| std::mem::take(&mut b.no_action));
@@ -85,7 +86,7 @@ pub async fn attempt(
             ));
         }
         writes.push(pm.write(pm_doc.clone()));
-        status::apply(&mut doc, Action::RequireAction)?;
+        status::Machine::apply(&mut doc, Action::RequireAction)?;
         return Ok(Attempted::RequiresAction(intents::require_action(
             ctx,
             doc,
@@ -97,7 +98,7 @@ pub async fn attempt(
         CardOutcome::Fails(error) => failing(doc, error, writes),
         CardOutcome::NeedsAuthentication => {
             writes.push(pm.write(pm_doc.clone()));
-            status::apply(&mut doc, Action::RequireAction)?;
+            status::Machine::apply(&mut doc, Action::RequireAction)?;
             Ok(Attempted::RequiresAction(intents::require_action(
                 ctx,
                 doc,
@@ -258,7 +259,7 @@ pub fn settle(
         writes.push(Write::Insert(record));
     }
     let charge = charges::charge_document(&doc, &pm_doc, None, ctx.now());
-    status::apply(&mut doc, Action::Succeed)?;
+    status::Machine::apply(&mut doc, Action::Succeed)?;
     doc["amount_received"] = doc["amount"].clone();
     doc["latest_charge"] = charge["id"].clone();
     doc["next_action"] = Value::Null;
@@ -293,7 +294,7 @@ pub fn decline(
         map.insert("payment_method".into(), ctx.strip_hidden(pm_doc.clone()));
         map.insert("payment_method_type".into(), pm_doc["type"].clone());
     }
-    status::apply(&mut doc, Action::Fail)?;
+    status::Machine::apply(&mut doc, Action::Fail)?;
     doc["last_payment_error"] = error_object;
     doc["latest_charge"] = charge["id"].clone();
     doc["payment_method"] = Value::Null;

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::status::{self, Action};
 use super::{check_amount, set_payment_method_types};
-use crate::core::bookkeeping;
+use crate::core::state_machine::StateMachine;
 use crate::http::api::Ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::form::Node;
@@ -196,36 +196,20 @@ pub(super) fn apply_changes(
     }
     doc["currency"] = json!(currency);
     if let Some(customer) = &changes.customer {
-        match doc["customer"].as_str() {
-            Some(current) if current != customer => {
-                return Err(ApiError::invalid_param(
-                    "customer",
-                    "You cannot change the customer of a PaymentIntent once it is set.",
-                ));
-            }
-            _ => doc["customer"] = json!(customer),
-        }
+        intents::set_customer(doc, customer, "PaymentIntent")?;
     }
     if let Some(types) = &changes.payment_method_types {
         set_payment_method_types(doc, types);
         doc["automatic_payment_methods"] = Value::Null;
     }
     if let Some(pm) = pm {
-        if let Resolved::Fresh(record) = pm {
-            writes.push(Write::Insert(record.clone()));
-        }
-        doc["payment_method"] = json!(pm.record().id);
-        status::apply(doc, Action::AttachPaymentMethod)?;
-        doc["next_action"] = Value::Null;
-        intents::forget_redirect(doc);
+        status::Machine::apply(doc, Action::AttachPaymentMethod)?;
+        intents::choose_payment_method(doc, pm, writes);
     }
-    bookkeeping::update(doc, |b| {
-        if let Some(acceptance) = &changes.mandate_data {
-            b.mandate_acceptance = Some(acceptance.clone());
-        }
-        if let Some(url) = &changes.return_url {
-            b.return_url = Some(url.clone());
-        }
-    });
+    intents::keep_for_attempt(
+        doc,
+        changes.mandate_data.as_ref(),
+        changes.return_url.as_deref(),
+    );
     Ok(())
 }

@@ -1,131 +1,42 @@
-//! A SetupIntent's state machine, and the errors Stripe refuses its moves with.
-//!
-//! Confirming starts an attempt (`processing`) that ends in the same request:
-//! succeeded, requires_action (the authorization page then succeeds or fails
-//! it) or back to requires_payment_method.
+//! A SetupIntent's state machine: the one both intents share
+//! (`payments::intent_status`), with what is a SetupIntent's own.
 
-use serde_json::Value;
+use crate::http::error::ApiError;
+use crate::resources::payments::intent_status::{self, IntentKind, IntentMachine};
+pub use crate::resources::payments::intent_status::{Action, Status};
 
-use crate::core::state_machine::{Refusal, Row, StateMachine, StatusEnum};
-use crate::http::error::{ApiError, ApiResult};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    RequiresPaymentMethod,
-    RequiresConfirmation,
-    RequiresAction,
-    Processing,
-    Canceled,
-    Succeeded,
-}
-
-impl StatusEnum for Status {
-    const NAMES: &'static [(Self, &'static str)] = &[
-        (RequiresPaymentMethod, "requires_payment_method"),
-        (RequiresConfirmation, "requires_confirmation"),
-        (RequiresAction, "requires_action"),
-        (Processing, "processing"),
-        (Canceled, "canceled"),
-        (Succeeded, "succeeded"),
-    ];
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// An update that changes more than notes (the status stays).
-    Update,
-    /// A payment method given before confirming.
-    AttachPaymentMethod,
-    Confirm,
-    RequireAction,
-    Succeed,
-    Fail,
-    /// A Checkout Session's subscription no longer waits on the buyer's try.
-    Abandon,
-    Cancel,
-}
-
+#[cfg(test)]
 use Action::*;
+#[cfg(test)]
 use Status::*;
 
-pub struct Machine;
+pub struct SetupIntent;
 
-const WAITING: &[Status] = &[RequiresPaymentMethod, RequiresConfirmation, RequiresAction];
-
-impl StateMachine for Machine {
-    type Status = Status;
-    type Action = Action;
+impl IntentKind for SetupIntent {
     const OBJECT: &'static str = "setup_intent";
-    const TABLE: &'static [Row<Status, Action>] = &[
-        (&[RequiresPaymentMethod], Update, RequiresPaymentMethod),
-        (&[RequiresConfirmation], Update, RequiresConfirmation),
-        (&[RequiresAction], Update, RequiresAction),
-        (WAITING, AttachPaymentMethod, RequiresConfirmation),
-        (WAITING, Confirm, Processing),
-        (&[Processing], RequireAction, RequiresAction),
-        (&[Processing, RequiresAction], Succeed, Succeeded),
-        (&[Processing, RequiresAction], Fail, RequiresPaymentMethod),
-        (WAITING, Abandon, RequiresPaymentMethod),
-        (
-            &[
-                RequiresPaymentMethod,
-                RequiresConfirmation,
-                RequiresAction,
-                Processing,
-            ],
-            Cancel,
-            Canceled,
-        ),
+    const TITLE: &'static str = "SetupIntent";
+    const CODE: &'static str = "setup_intent_unexpected_state";
+    const ALREADY_SUCCEEDED: &'static str =
+        "You cannot confirm this SetupIntent because it has already succeeded.";
+    const CANCELABLE: &'static [Status] = &[
+        Status::RequiresPaymentMethod,
+        Status::RequiresConfirmation,
+        Status::RequiresAction,
+        Status::Processing,
     ];
 }
 
-/// Moves `doc` by `action`, or Stripe's error why it cannot.
-pub fn apply(doc: &mut Value, action: Action) -> ApiResult<Status> {
-    Machine::apply(doc, action).map_err(refused)
-}
-
-/// Whether `action` may move `doc` now, or Stripe's error why not.
-pub fn check(doc: &Value, action: Action) -> ApiResult<Status> {
-    Machine::check(doc, action).map_err(refused)
-}
-
-/// The error Stripe sends for a move the table does not have; the moves
-/// within an attempt speak as the request that made them.
-pub fn refused(refusal: Refusal<Status, Action>) -> ApiError {
-    let (verb, done) = match refusal.action {
-        Update | AttachPaymentMethod => ("update", "updated"),
-        Cancel | Abandon => ("cancel", "canceled"),
-        Confirm | RequireAction | Succeed | Fail => ("confirm", "confirmed"),
-    };
-    let message = if refusal.status == Some(Succeeded) && verb == "confirm" {
-        "You cannot confirm this SetupIntent because it has already succeeded.".to_owned()
-    } else {
-        format!(
-            "You cannot {verb} this SetupIntent because it has a status of {}. Only a SetupIntent with one of the following statuses may be {done}: {}.",
-            refusal.status_str(),
-            refusal.allowed_list(", "),
-        )
-    };
-    ApiError::invalid(message).with_code("setup_intent_unexpected_state")
-}
+pub type Machine = IntentMachine<SetupIntent>;
 
 /// A Checkout Session's SetupIntent moves only through the session.
 pub fn checkout_owned(action: Action) -> ApiError {
-    let verb = if action == Cancel {
-        "cancel"
-    } else {
-        "confirm"
-    };
-    ApiError::invalid(format!(
-        "You cannot {verb} this SetupIntent because it belongs to a Checkout Session. You can't confirm or cancel the SetupIntent for a Checkout Session: to cancel, expire the Checkout Session instead."
-    ))
-    .with_code("setup_intent_unexpected_state")
+    intent_status::checkout_owned::<SetupIntent>(action)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::state_machine::{refusal, walk_table};
+    use crate::core::state_machine::{StateMachine, refusal, walk_table};
 
     #[test]
     fn table() {
@@ -168,7 +79,7 @@ mod tests {
             ),
         ];
         for (from, action, message) in cases {
-            let error = refused(refusal::<Machine>(from, action));
+            let error = Machine::refused(refusal::<Machine>(from, action));
             assert_eq!(error.body()["error"]["message"], message);
             assert_eq!(
                 error.body()["error"]["code"],
