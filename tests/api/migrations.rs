@@ -131,6 +131,23 @@ async fn old_database(backend: Backend) -> (Db, Place) {
     }
 }
 
+/// A stored row as a [`Row`]; the backends' row types differ, and so does
+/// how they store `deleted`.
+macro_rules! row_of {
+    ($r:expr, $deleted:expr) => {
+        Row {
+            account: $r.get("account"),
+            id: $r.get("id"),
+            object: $r.get("object"),
+            created: $r.get("created"),
+            customer: $r.get("customer"),
+            deleted: $deleted,
+            version: $r.get("version"),
+            data: serde_json::from_str($r.get("data")).unwrap(),
+        }
+    };
+}
+
 impl Db {
     /// The database of a running test server.
     async fn of(server: &TestServer) -> Self {
@@ -149,33 +166,13 @@ impl Db {
                 let sql = format!("{SELECT}, data FROM objects ORDER BY seq");
                 let rows = sqlx::query(&sql).fetch_all(pool).await.unwrap();
                 rows.iter()
-                    .map(|r| Row {
-                        account: r.get("account"),
-                        id: r.get("id"),
-                        object: r.get("object"),
-                        created: r.get("created"),
-                        customer: r.get("customer"),
-                        deleted: r.get::<i64, _>("deleted") != 0,
-                        version: r.get("version"),
-                        data: serde_json::from_str(r.get("data")).unwrap(),
-                    })
+                    .map(|r| row_of!(r, r.get::<i64, _>("deleted") != 0))
                     .collect()
             }
             Db::Postgres(pool) => {
                 let sql = format!("{SELECT}, data::text AS data FROM objects ORDER BY seq");
                 let rows = sqlx::query(&sql).fetch_all(pool).await.unwrap();
-                rows.iter()
-                    .map(|r| Row {
-                        account: r.get("account"),
-                        id: r.get("id"),
-                        object: r.get("object"),
-                        created: r.get("created"),
-                        customer: r.get("customer"),
-                        deleted: r.get("deleted"),
-                        version: r.get("version"),
-                        data: serde_json::from_str(r.get("data")).unwrap(),
-                    })
-                    .collect()
+                rows.iter().map(|r| row_of!(r, r.get("deleted"))).collect()
             }
         }
     }
