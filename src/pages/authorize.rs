@@ -11,9 +11,9 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
 
@@ -21,7 +21,7 @@ use crate::core::bookkeeping::Bookkeeping;
 use crate::http::api::{AppState, Ctx, read_body};
 use crate::http::error::{ApiResult, Named};
 use crate::http::form::{self, Node};
-use crate::pages::{escape, money, page, see_other, too_large_page};
+use crate::pages::{PageFor, PageTarget, escape, money, page, see_other, too_large_page};
 use crate::resources::checkout::sessions as checkout_sessions;
 use crate::resources::payments::payment_methods;
 use crate::resources::payments::setup_intents;
@@ -86,15 +86,31 @@ async fn checkout_page_of(
     Some(checkout_sessions::page_url(origin, &session.data))
 }
 
-/// The redirect record and its intent, with the account they live in.
+/// The redirect record (its token, its kind) and its intent, with the
+/// account they live in: what an authorization page is for.
 struct Attempt {
+    token: String,
     account: String,
     kind: String,
     intent: Record,
 }
 
-async fn find_attempt(state: &AppState, token: &str) -> ApiResult<Option<Attempt>> {
-    let Some((account, redirect)) = state.store().find(token).await? else {
+impl PageTarget for Attempt {
+    type Path = String;
+
+    async fn find(state: &AppState, token: String) -> ApiResult<Option<(String, Self)>> {
+        Ok(find_attempt(state, token)
+            .await?
+            .map(|attempt| (attempt.account.clone(), attempt)))
+    }
+
+    fn not_found() -> Response {
+        not_found_page()
+    }
+}
+
+async fn find_attempt(state: &AppState, token: String) -> ApiResult<Option<Attempt>> {
+    let Some((account, redirect)) = state.store().find(&token).await? else {
         return Ok(None);
     };
     if redirect.object != "redirect" {
@@ -108,6 +124,7 @@ async fn find_attempt(state: &AppState, token: &str) -> ApiResult<Option<Attempt
         return Ok(None);
     };
     Ok(Some(Attempt {
+        token,
         account,
         kind: redirect.data["kind"]
             .as_str()
@@ -146,20 +163,16 @@ fn agreement(intent: &Value) -> String {
 
 async fn show_page(
     State(state): State<AppState>,
-    Path(token): Path<String>,
-    request: Request<Body>,
+    PageFor {
+        ctx,
+        target: attempt,
+    }: PageFor<Attempt>,
 ) -> Response {
-    let (parts, _) = request.into_parts();
-    let attempt = match find_attempt(&state, &token).await {
-        Ok(Some(attempt)) => attempt,
-        Ok(None) => return not_found_page(),
-        Err(err) => return err.into_response(),
-    };
+    let token = &attempt.token;
     let framed = Bookkeeping::of(&attempt.intent.data).framed;
-    let response = if is_pending(&attempt.intent.data, &token) {
-        attempt_page(&state, &attempt, &token).await
+    let response = if is_pending(&attempt.intent.data, token) {
+        attempt_page(&state, &attempt, token).await
     } else {
-        let ctx = Ctx::for_page(&state, attempt.account.clone(), &parts);
         let checkout =
             checkout_page_of(&state, &attempt.account, &ctx.origin, &attempt.intent.data).await;
         no_longer_pending_page(StatusCode::OK, &attempt.intent, checkout.as_deref())
@@ -341,18 +354,16 @@ fn capitalized(word: &str) -> String {
 
 async fn submit_page(
     State(state): State<AppState>,
-    Path(token): Path<String>,
-    request: Request<Body>,
+    PageFor {
+        ctx,
+        target: attempt,
+    }: PageFor<Attempt>,
+    body: Body,
 ) -> Response {
-    let (parts, body) = request.into_parts();
     let Ok(body) = read_body(body, state.limits().body).await else {
         return too_large_page();
     };
-    let attempt = match find_attempt(&state, &token).await {
-        Ok(Some(attempt)) => attempt,
-        Ok(None) => return not_found_page(),
-        Err(err) => return err.into_response(),
-    };
+    let token = &attempt.token;
     let Some(outcome) = outcome_of(&body) else {
         return page(
             StatusCode::BAD_REQUEST,
@@ -360,14 +371,13 @@ async fn submit_page(
             "<h1>Unknown choice</h1><p>Send <code>outcome=authorize</code> or <code>outcome=fail</code>.</p>",
         );
     };
-    let ctx = Ctx::for_page(&state, attempt.account.clone(), &parts);
     let intent_id = attempt.intent.id.clone();
     let intent_object = attempt.intent.object.clone();
     let noun = noun(&intent_object);
     let result = ctx
         .retry(|| async {
             let record = ctx.load(&intent_object, &intent_id, "intent").await?;
-            if !is_pending(&record.data, &token) {
+            if !is_pending(&record.data, token) {
                 return Ok((Vec::new(), Submitted::Stale(record)));
             }
             decide(&ctx, &record, &attempt.kind, outcome)

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,10 +24,10 @@ use serde_json::Value;
 
 use crate::core::bookkeeping::Bookkeeping;
 use crate::http::api::{AppState, Ctx, read_body};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::form::{self, Node};
 use crate::http::params::Params;
-use crate::pages::{escape, money, page, see_other, too_large_page};
+use crate::pages::{PageFor, PageTarget, escape, money, page, see_other, too_large_page};
 use crate::resources::checkout::sessions::{
     self as checkout_sessions, OBJECT, Submission, Submitted,
 };
@@ -119,26 +119,48 @@ impl Kept {
     }
 }
 
-/// The session the path names (shown expired if its time is up), and the
-/// buyer's context in the account it belongs to; else the page to answer.
-async fn load_session(
-    state: &AppState,
-    id: &str,
-    secret: &str,
-    parts: &axum::http::request::Parts,
-) -> Result<(Ctx, Value), Response> {
-    let (account, record) = match state.store().find(id).await {
-        Ok(Some((account, record)))
-            if record.object == OBJECT && checkout_sessions::opens_page(&record.data, secret) =>
-        {
-            (account, record)
-        }
-        Ok(_) => return Err(not_found_page()),
-        Err(err) => return Err(ApiError::from(err).into_response()),
-    };
-    let ctx = Ctx::for_page(state, account, parts);
-    let now = ctx.now();
-    Ok((ctx, checkout_sessions::as_seen(record.data, now)))
+/// The session a Checkout page's path names (with its page secret), as
+/// stored.
+struct Session {
+    id: String,
+    stored: Value,
+}
+
+impl PageTarget for Session {
+    type Path = (String, String);
+
+    async fn find(
+        state: &AppState,
+        (id, secret): (String, String),
+    ) -> ApiResult<Option<(String, Self)>> {
+        Ok(match state.store().find(&id).await? {
+            Some((account, record))
+                if record.object == OBJECT
+                    && checkout_sessions::opens_page(&record.data, &secret) =>
+            {
+                Some((
+                    account,
+                    Session {
+                        id,
+                        stored: record.data,
+                    },
+                ))
+            }
+            _ => None,
+        })
+    }
+
+    fn not_found() -> Response {
+        not_found_page()
+    }
+}
+
+/// The page's session and the buyer's context, the session shown expired
+/// if its time is up.
+fn seen(page: PageFor<Session>) -> (Ctx, String, Value) {
+    let now = page.ctx.now();
+    let session = checkout_sessions::as_seen(page.target.stored, now);
+    (page.ctx, page.target.id, session)
 }
 
 fn heading(session: &Value) -> String {
@@ -301,16 +323,8 @@ async fn open_page(
     page(status, "stripe-twin Checkout", &body)
 }
 
-async fn show_page(
-    State(state): State<AppState>,
-    Path((id, secret)): Path<(String, String)>,
-    request: Request<Body>,
-) -> Response {
-    let (parts, _) = request.into_parts();
-    let (ctx, session) = match load_session(&state, &id, &secret, &parts).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+async fn show_page(page: PageFor<Session>) -> Response {
+    let (ctx, _, session) = seen(page);
     let response = if session["status"] != "open" {
         closed_page(&session)
     } else {
@@ -415,17 +429,13 @@ fn message_of(error: ApiError) -> String {
 
 async fn submit_page(
     State(state): State<AppState>,
-    Path((id, secret)): Path<(String, String)>,
-    request: Request<Body>,
+    page: PageFor<Session>,
+    body: Body,
 ) -> Response {
-    let (parts, body) = request.into_parts();
     let Ok(body) = read_body(body, state.limits().body).await else {
         return too_large_page();
     };
-    let (ctx, session) = match load_session(&state, &id, &secret, &parts).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (ctx, id, session) = seen(page);
     let response = submit_form(&ctx, &id, session.clone(), &body).await;
     framed(&session, response)
 }
@@ -503,16 +513,8 @@ fn after_completion(session: &Value, redirected: bool) -> Response {
     }
 }
 
-async fn return_from_authorization(
-    State(state): State<AppState>,
-    Path((id, secret)): Path<(String, String)>,
-    request: Request<Body>,
-) -> Response {
-    let (parts, _) = request.into_parts();
-    let (ctx, session) = match load_session(&state, &id, &secret, &parts).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+async fn return_from_authorization(page: PageFor<Session>) -> Response {
+    let (ctx, _, session) = seen(page);
     let response = match session["status"].as_str() {
         Some("complete") => after_completion(&session, true),
         Some("open") => see_other(&checkout_sessions::page_url(&ctx.origin, &session)),

@@ -4,10 +4,57 @@
 pub mod authorize;
 pub mod checkout;
 
+use std::future::Future;
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use serde::de::DeserializeOwned;
 
-use crate::http::error::ApiError;
+use crate::http::api::{AppState, Ctx};
+use crate::http::error::{ApiError, ApiResult};
+
+/// What a page is for (a Checkout Session, an intent's pending attempt),
+/// found from the page's path, with the buyer's context in the account it
+/// belongs to. A path that names nothing gets the page's own 404.
+pub struct PageFor<T> {
+    pub ctx: Ctx,
+    pub target: T,
+}
+
+/// Something a page can be for.
+pub trait PageTarget: Sized + Send {
+    /// The page's path parameters.
+    type Path: DeserializeOwned + Send;
+
+    /// It and its account, or None when the path names nothing.
+    fn find(
+        state: &AppState,
+        path: Self::Path,
+    ) -> impl Future<Output = ApiResult<Option<(String, Self)>>> + Send;
+
+    /// The page for a path that names nothing.
+    fn not_found() -> Response;
+}
+
+impl<T: PageTarget> FromRequestParts<AppState> for PageFor<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Path(path) = Path::<T::Path>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match T::find(state, path).await {
+            Ok(Some((account, target))) => Ok(Self {
+                ctx: Ctx::for_page(state, account, parts),
+                target,
+            }),
+            Ok(None) => Err(T::not_found()),
+            Err(err) => Err(err.into_response()),
+        }
+    }
+}
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
