@@ -25,7 +25,7 @@ use crate::http::api::{API_VERSION, AppState};
 use crate::http::error::ApiError;
 use crate::http::{form, idempotency, not_emulated, stripe_operations, unit_of_work};
 use crate::pages::{authorize as authorize_page, checkout as checkout_page};
-use crate::resources::billing::{invoices, subscriptions};
+use crate::resources::billing::{invoices, subscriptions, test_clocks};
 use crate::resources::catalog::{prices, products};
 use crate::resources::checkout::sessions as checkout_sessions;
 use crate::resources::payments::{
@@ -83,6 +83,7 @@ pub fn app(state: AppState) -> Router {
         .merge(balance_transactions::router())
         .merge(invoices::router())
         .merge(subscriptions::router())
+        .merge(test_clocks::router())
         .merge(products::router())
         .merge(prices::router())
         .merge(checkout_sessions::router())
@@ -160,6 +161,7 @@ fn due_kinds() -> scheduler::Kinds {
             balance_transactions::AVAILABLE_KIND,
             balance_transactions::make_available,
         )
+        .advancing(test_clocks::ADVANCE_KIND, test_clocks::finish_advance)
         .every(webhooks::RETENTION_KIND, HOURLY, webhooks::purge_old_events)
         .every(idempotency::RETENTION_KIND, HOURLY, |_, _| async {
             Ok(idempotency::purge_old_keys())

@@ -57,17 +57,36 @@ impl Stopwatch {
     }
 }
 
-/// The civil year (UTC) of a Unix timestamp (Howard Hinnant's algorithm).
+/// The civil year (UTC) of a Unix timestamp.
 pub fn year_of(timestamp: i64) -> i64 {
-    let days = timestamp.div_euclid(86_400) + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let year = year_of_era + era * 400;
-    if month_index >= 10 { year + 1 } else { year }
+    civil_from_days(timestamp.div_euclid(86_400)).0
+}
+
+/// The civil date (year, month, day) of a day count since 1970-01-01
+/// (proleptic Gregorian, Howard Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// `2024-11-23 00:00:00 UTC`: a Unix timestamp as Stripe's messages write it.
+pub fn utc_text(timestamp: i64) -> String {
+    let (year, month, day) = civil_from_days(timestamp.div_euclid(86_400));
+    let seconds = timestamp.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    )
 }
 
 #[cfg(test)]
@@ -80,5 +99,11 @@ mod tests {
         assert_eq!(year_of(951_782_400), 2000); // 2000-02-29
         assert_eq!(year_of(1_798_761_599), 2026); // 2026-12-31 23:59:59
         assert_eq!(year_of(1_798_761_600), 2027);
+    }
+
+    #[test]
+    fn timestamps_as_text() {
+        assert_eq!(utc_text(1_732_320_000), "2024-11-23 00:00:00 UTC");
+        assert_eq!(utc_text(1_798_761_599), "2026-12-31 23:59:59 UTC");
     }
 }

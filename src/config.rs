@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+use crate::core::billing_settings::{AfterRetries, BillingSettings, Retries};
 use crate::core::registry::Registry;
 use crate::fixtures::{FixtureError, Fixtures};
 use crate::store::{PostgresStore, SqliteStore, Store, StoreResult};
@@ -95,6 +96,30 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub cors_allow_origin: Vec<String>,
+    /// `stripe` applies Stripe's test clock limits (3 customers per clock,
+    /// 3 subscriptions per customer, advances of two intervals); `none`
+    /// lifts them, to simulate years in one advance.
+    #[arg(long, env = "STRIPE_TWIN_TEST_CLOCK_LIMITS", default_value = "stripe", value_parser = ["stripe", "none"])]
+    pub test_clock_limits: String,
+    /// Retries of a failed invoice payment: `smart` (8 tries within 2
+    /// weeks), `none`, or up to three day counts between attempts (`3,5,7`).
+    #[arg(long, env = "STRIPE_TWIN_RETRY_SCHEDULE", default_value = "smart")]
+    pub retry_schedule: String,
+    /// What a subscription becomes when its last retry failed: `cancel`,
+    /// `unpaid` or `past_due`.
+    #[arg(long, env = "STRIPE_TWIN_AFTER_RETRIES", default_value = "cancel")]
+    pub after_retries: String,
+    /// Hours a first invoice may stay unpaid before its subscription is
+    /// `incomplete_expired`.
+    #[arg(
+        long,
+        env = "STRIPE_TWIN_INCOMPLETE_EXPIRES_AFTER_HOURS",
+        default_value_t = 23
+    )]
+    pub incomplete_expires_after_hours: i64,
+    /// Days before a renewal that `invoice.upcoming` is sent (0: never).
+    #[arg(long, env = "STRIPE_TWIN_UPCOMING_RENEWAL_DAYS", default_value_t = 7)]
+    pub upcoming_renewal_days: i64,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -192,6 +217,23 @@ impl Config {
 
 impl Config {
     /// Whether the store is a Postgres server (which may not be up yet).
+    /// The billing settings every account starts with.
+    pub fn billing_settings(&self) -> Result<BillingSettings, String> {
+        if !(1..=24 * 30).contains(&self.incomplete_expires_after_hours) {
+            return Err("--incomplete-expires-after-hours must be between 1 and 720".into());
+        }
+        if !(0..=60).contains(&self.upcoming_renewal_days) {
+            return Err("--upcoming-renewal-days must be between 0 and 60".into());
+        }
+        Ok(BillingSettings {
+            retries: Retries::parse(&self.retry_schedule)?,
+            after_retries: AfterRetries::parse(&self.after_retries)?,
+            incomplete_hours: self.incomplete_expires_after_hours,
+            upcoming_days: self.upcoming_renewal_days,
+            test_clock_limits: self.test_clock_limits == "stripe",
+        })
+    }
+
     pub fn uses_postgres(&self) -> bool {
         !self.in_memory
             && self

@@ -46,6 +46,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let billing = match config.billing_settings() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("stripe-twin: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let Some(store) = open_store_patiently(&config).await else {
         return std::process::ExitCode::FAILURE;
     };
@@ -71,7 +78,8 @@ async fn main() -> std::process::ExitCode {
         println!("stripe-twin forwarding every event to {url}");
     }
     let state = AppState::build(store, public_url, fixtures, webhooks)
-        .with_cors_origins(config.cors_allow_origin.clone());
+        .with_cors_origins(config.cors_allow_origin.clone())
+        .with_billing(billing);
     if let Err(err) = serve(listener, state, shutdown_signal()).await {
         eprintln!("stripe-twin: server error: {err}");
         return std::process::ExitCode::FAILURE;

@@ -1,7 +1,11 @@
 //! `/_config`: stripe-twin's own endpoints, not Stripe's: resetting an
-//! account to its starting state and reading its webhook deliveries.
+//! account to its starting state, reading its webhook deliveries, and the
+//! billing settings Stripe keeps in its Dashboard.
 
 use axum::routing::{delete, get};
+
+use crate::core::billing_settings::{AfterRetries, Retries};
+use crate::resources::billing::settings;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
@@ -14,6 +18,54 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/_config/data", delete(wipe_account_data))
         .route("/_config/webhook_deliveries", get(list_webhook_deliveries))
+        .route(
+            "/_config/billing",
+            get(retrieve_billing_settings).post(update_billing_settings),
+        )
+}
+
+/// `GET /_config/billing`: the caller's billing settings.
+async fn retrieve_billing_settings(Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
+    params.finish()?;
+    Ok(Json(settings::for_account(&ctx).await?.to_json()))
+}
+
+/// `POST /_config/billing`: changes the caller's billing settings (what
+/// Stripe's Dashboard sets: retries, the end of retries, renewal notices).
+async fn update_billing_settings(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
+    let mut changed = settings::for_account(&ctx).await?;
+    if let Some(text) = params.string("retry_schedule")? {
+        changed.retries =
+            Retries::parse(&text).map_err(|why| ApiError::invalid_param("retry_schedule", why))?;
+    }
+    if let Some(text) = params.enum_value("after_retries", &["cancel", "unpaid", "past_due"])? {
+        changed.after_retries = AfterRetries::parse(&text)
+            .map_err(|why| ApiError::invalid_param("after_retries", why))?;
+    }
+    if let Some(hours) = params.int("incomplete_expires_after_hours")? {
+        if !(1..=720).contains(&hours) {
+            return Err(ApiError::invalid_param(
+                "incomplete_expires_after_hours",
+                "Must be between 1 and 720 hours.",
+            ));
+        }
+        changed.incomplete_hours = hours;
+    }
+    if let Some(days) = params.int("upcoming_renewal_days")? {
+        if !(0..=60).contains(&days) {
+            return Err(ApiError::invalid_param(
+                "upcoming_renewal_days",
+                "Must be between 0 and 60 days (0: no invoice.upcoming).",
+            ));
+        }
+        changed.upcoming_days = days;
+    }
+    if let Some(limits) = params.enum_value("test_clock_limits", &["stripe", "none"])? {
+        changed.test_clock_limits = limits == "stripe";
+    }
+    params.finish()?;
+    settings::store(&ctx, &changed).await?;
+    Ok(Json(changed.to_json()))
 }
 
 /// `DELETE /_config/data`: forgets every object of the caller's account,

@@ -15,6 +15,7 @@ use crate::http::body::read_body;
 use crate::http::ctx::{ClientInfo, Ctx, origin};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::form;
+use crate::http::object_time::ObjectTime;
 use crate::http::params::Params;
 use crate::http::state::AppState;
 use crate::http::unit_of_work::UnitOfWork;
@@ -226,6 +227,7 @@ async fn decode_call(req: Request, state: &AppState) -> ApiResult<(auth::ApiKey,
         client: ClientInfo::of(&parts),
         origin: origin(state, &parts),
         unit: parts.extensions.get::<Arc<UnitOfWork>>().cloned(),
+        time: Arc::new(ObjectTime::undecided(parts.method != Method::GET)),
     };
     Ok((key, ctx, params))
 }

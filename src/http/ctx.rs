@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::core::registry::Registry;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::object_time::ObjectTime;
 use crate::http::state::AppState;
 use crate::http::unit_of_work::UnitOfWork;
 use crate::store::{ListQuery, Record, Store, Write};
@@ -28,6 +29,8 @@ pub struct Ctx {
     /// An API request's staged writes, committed when it has answered;
     /// None (pages) commits each change at once.
     pub unit: Option<Arc<UnitOfWork>>,
+    /// Whose time it acts in: real time or a test clock's.
+    pub time: Arc<ObjectTime>,
 }
 
 impl Ctx {
@@ -43,6 +46,9 @@ impl Ctx {
             client: ClientInfo::of(parts),
             origin: origin(state, parts),
             unit: None,
+            time: Arc::new(ObjectTime::undecided(
+                parts.method != axum::http::Method::GET,
+            )),
         }
     }
 
@@ -59,7 +65,14 @@ impl Ctx {
             client: ClientInfo::default(),
             origin: state.public_url().unwrap_or_default().to_owned(),
             unit: None,
+            time: Arc::new(ObjectTime::undecided(false)),
         }
+    }
+
+    /// The same worker acting at `frozen` on test clock `clock`'s time.
+    pub fn on_clock(mut self, clock: &str, frozen: i64) -> Self {
+        self.time = Arc::new(ObjectTime::on_clock(clock, frozen));
+        self
     }
 }
 
@@ -114,18 +127,6 @@ pub fn origin(state: &AppState, parts: &axum::http::request::Parts) -> String {
 }
 
 impl Ctx {
-    /// The time, for everything an object records or falls due at. The
-    /// only way handlers learn it: once test clocks exist, it answers the
-    /// frozen time of the clock the account's objects belong to.
-    pub fn now(&self) -> i64 {
-        self.state.clock().now()
-    }
-
-    /// The current year on the same clock, for card expiry checks.
-    pub fn year(&self) -> i64 {
-        self.state.clock().year()
-    }
-
     pub fn store(&self) -> &dyn Store {
         self.state.store()
     }
@@ -158,10 +159,15 @@ impl Ctx {
             let stored = self.store().get(&self.account, id).await?;
             if let Some(record) = &stored {
                 unit.note_read(&self.account, record);
+                self.follow_clock(record).await?;
             }
             return Ok(stored);
         }
-        Ok(self.store().get(&self.account, id).await?)
+        let stored = self.store().get(&self.account, id).await?;
+        if let Some(record) = &stored {
+            self.follow_clock(record).await?;
+        }
+        Ok(stored)
     }
 
     /// The caller's objects among `ids` (each once, in no order), as this

@@ -14,6 +14,7 @@ pub mod form;
 pub(crate) mod idempotency;
 pub(crate) mod lists;
 pub(crate) mod not_emulated;
+pub(crate) mod object_time;
 pub(crate) mod param_limits;
 pub mod params;
 pub(crate) mod search;

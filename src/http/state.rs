@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::http::{HeaderMap, StatusCode};
 
+use crate::core::billing_settings::BillingSettings;
 use crate::core::registry::Registry;
 use crate::fixtures::{self, Fixtures};
 use crate::http::error::{ApiError, ApiResult};
@@ -52,6 +53,8 @@ pub struct Shared {
     pub webhooks: WebhookSettings,
     /// Wakes this process's webhook worker when a commit wrote events.
     pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// Wakes this process's scheduler when a commit stored due work.
+    pub scheduler_wake: Arc<tokio::sync::Notify>,
     /// How long clients and requests may take.
     pub limits: Limits,
     /// How the scheduler polls for due work and holds its claims.
@@ -67,6 +70,8 @@ pub struct Shared {
     pub clock: crate::clock::Clock,
     /// Every object type the resources serve.
     pub registry: &'static Registry,
+    /// The billing settings accounts start with.
+    pub billing: BillingSettings,
 }
 
 impl AppState {
@@ -86,12 +91,14 @@ impl AppState {
             fixtures,
             webhooks,
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
+            scheduler_wake: Arc::new(tokio::sync::Notify::new()),
             limits: Limits::default(),
             scheduler: Default::default(),
             cors_origins: Vec::new(),
             seeded: RwLock::new(HashSet::new()),
             clock: crate::clock::Clock,
             registry,
+            billing: BillingSettings::default(),
         }))
     }
 
@@ -117,6 +124,15 @@ impl AppState {
     /// The same server with other scheduler settings (before it serves).
     pub fn with_scheduler(self, settings: SchedulerSettings) -> Self {
         self.configured("scheduler settings", |shared| shared.scheduler = settings)
+    }
+
+    /// The same server with other default billing settings (before it serves).
+    pub fn with_billing(self, settings: BillingSettings) -> Self {
+        self.configured("billing settings", |shared| shared.billing = settings)
+    }
+
+    pub fn billing(&self) -> &BillingSettings {
+        &self.0.billing
     }
 
     pub fn scheduler(&self) -> &SchedulerSettings {
@@ -157,6 +173,11 @@ impl AppState {
     /// What the webhook worker waits on between polls.
     pub fn webhook_wake(&self) -> Arc<tokio::sync::Notify> {
         self.0.webhook_wake.clone()
+    }
+
+    /// What the scheduler waits on between polls.
+    pub fn scheduler_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.0.scheduler_wake.clone()
     }
 
     pub fn webhooks(&self) -> &WebhookSettings {
@@ -224,6 +245,9 @@ impl AppState {
             .any(|w| matches!(w, Write::Insert(r) if r.object == "event"))
         {
             self.0.webhook_wake.notify_one();
+        }
+        if writes.iter().any(|w| matches!(w, Write::Schedule(_))) {
+            self.0.scheduler_wake.notify_one();
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::params::{Params, Patch, Update, address, nullable_text};
 use crate::http::search::{self, FieldKind};
 use crate::ids;
+use crate::resources::billing::settings;
 use crate::resources::payments::payment_methods;
 use crate::store::{Filter, ListQuery, Record, Write};
 
@@ -399,11 +400,7 @@ async fn check_references(ctx: &Ctx, customer_id: &str, refs: &References) -> Ap
 
 /// Parameters that would need objects this server does not keep.
 fn refuse_unsupported(params: &mut Params) -> ApiResult<()> {
-    for (param, kind) in [
-        ("source", "source"),
-        ("default_source", "source"),
-        ("test_clock", "test clock"),
-    ] {
+    for (param, kind) in [("source", "source"), ("default_source", "source")] {
         if let Some(id) = params.string(param)? {
             return Err(ApiError::no_such_reference(kind, &id, param));
         }
@@ -422,11 +419,18 @@ async fn create_customer(Call { ctx, mut params }: Call) -> ApiResult<Json<Value
     let patch = customer_patch(&mut params, &mut refs)?;
     refuse_unsupported(&mut params)?;
     let payment_method = params.string("payment_method")?;
+    let test_clock = params.string("test_clock")?;
     params.bool("validate")?;
     params.finish()?;
+    if let Some(clock) = &test_clock {
+        // The customer lives on the clock's time from its first moment.
+        ctx.follow_clock_id(clock).await?;
+        check_customer_limit(&ctx, clock).await?;
+    }
     let mut doc = new_customer_document(ctx.now());
     let id = doc["id"].as_str().unwrap_or_default().to_owned();
     patch.apply(&mut doc)?;
+    doc["test_clock"] = json!(test_clock);
     let Some(pm_id) = payment_method else {
         check_references(&ctx, &id, &refs).await?;
         ctx.commit(&[
@@ -521,18 +525,21 @@ async fn delete_customer(
                 return Err(ApiError::no_such("customer", &id, "id"));
             }
             let tombstone = json!({"id": id, "object": "customer", "deleted": true});
-            let mut replaced = record.with_data(tombstone.clone());
-            replaced.deleted = true;
-            Ok((
-                vec![
-                    Write::Update(replaced),
-                    ctx.event("customer.deleted", &record.data, None),
-                ],
-                tombstone,
-            ))
+            Ok((delete_writes(&ctx, &record), tombstone))
         })
         .await?;
     Ok(Json(deleted))
+}
+
+/// A customer's deletion: its tombstone and `customer.deleted`.
+pub fn delete_writes(ctx: &Ctx, record: &Record) -> Vec<Write> {
+    let tombstone = json!({"id": record.id, "object": "customer", "deleted": true});
+    let mut replaced = record.with_data(tombstone);
+    replaced.deleted = true;
+    vec![
+        Write::Update(replaced),
+        ctx.event("customer.deleted", &record.data, None),
+    ]
 }
 
 async fn list_customers(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
@@ -560,4 +567,28 @@ async fn list_customers(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>
 
 async fn search_customers(Call { ctx, params }: Call) -> ApiResult<Json<Value>> {
     ctx.search_resource(params, &SEARCH).await
+}
+
+/// Stripe's limit on a test clock's customers.
+const MAX_CUSTOMERS: usize = 3;
+
+/// Refuses a fourth customer on a clock (unless the limits are lifted).
+async fn check_customer_limit(ctx: &Ctx, clock: &str) -> ApiResult<()> {
+    if !settings::for_account(ctx).await?.test_clock_limits {
+        return Ok(());
+    }
+    let mut query = ListQuery::new("customer");
+    query
+        .filters
+        .push(Filter::Field("test_clock", vec![json!(clock)]));
+    query.limit = MAX_CUSTOMERS as i64;
+    if ctx.list_records(&query).await?.len() >= MAX_CUSTOMERS {
+        return Err(ApiError::invalid_param(
+            "test_clock",
+            format!(
+                "The test clock {clock} already has the maximum of {MAX_CUSTOMERS} customers. Stripe limits each test clock to {MAX_CUSTOMERS} customers."
+            ),
+        ));
+    }
+    Ok(())
 }

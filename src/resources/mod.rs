@@ -31,6 +31,7 @@ pub static REGISTRY: Registry = Registry::new(&[
     &billing::invoices::SPEC,
     &billing::invoices::LINE_SPEC,
     &billing::invoices::PAYMENT_SPEC,
+    &billing::test_clocks::SPEC,
     &checkout::sessions::SPEC,
     &checkout::sessions::ITEM_SPEC,
     &events::SPEC,
@@ -55,7 +56,6 @@ mod tests {
         "setup_attempt",
         "subscription_schedule",
         "tax_id",
-        "test_helpers.test_clock",
         "balance_transaction_source",
     ];
 

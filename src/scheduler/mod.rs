@@ -1,4 +1,5 @@
-//! Work that falls due: a Checkout Session's expiry, the retention sweeps.
+//! Work that falls due: a Checkout Session's expiry, a subscription's
+//! renewal, an invoice's retries, the retention sweeps.
 //!
 //! Due items live in the store, written in the same transaction as the
 //! change that makes them due, so they survive restarts. A background
@@ -11,6 +12,9 @@
 //! commit, the lease runs out and another scheduler runs the item again;
 //! should the first one still commit late, its claim is gone and the store
 //! refuses the whole transaction.
+//!
+//! Items that follow a test clock run only while that clock advances, on
+//! its time (see `advance`).
 //!
 //! This module knows no resource: resources register the kinds they
 //! schedule in a [`Kinds`] table (see `app.rs`).
@@ -28,20 +32,25 @@ use crate::http::ctx::Ctx;
 use crate::http::error::ApiResult;
 use crate::http::state::AppState;
 use crate::ids;
-use crate::store::{DueItem, Write};
+use crate::store::{DueItem, DueScope, Write};
 
+mod advance;
 pub mod settings;
+pub use advance::{Advanced, advance_item};
 pub use settings::SchedulerSettings;
 
 /// What a handler answers: the writes running the item makes (objects,
 /// events, follow-up items), committed with the item's completion.
 pub type Outcome = Pin<Box<dyn Future<Output = ApiResult<Vec<Write>>> + Send>>;
 type Handler = Arc<dyn Fn(Ctx, DueItem) -> Outcome + Send + Sync>;
+type AdvanceHandler = Arc<dyn Fn(Ctx, DueItem, Advanced) -> Outcome + Send + Sync>;
 
 struct Kind {
     handler: Handler,
     /// Periodic kinds exist once, always: each run schedules the next.
     every: Option<Duration>,
+    /// Items of this kind advance a test clock, and this finishes one.
+    finish: Option<AdvanceHandler>,
 }
 
 /// The registered kinds of due work: kind name → handler (ordered, so every
@@ -69,13 +78,42 @@ impl Kinds {
         self.register(kind, Some(period), handler)
     }
 
+    /// Items of `kind` ([`advance_item`]) advance a test clock: every item
+    /// of that clock due by the target runs first, in time order and on
+    /// the clock's time; then `finish` says what the clock becomes.
+    pub fn advancing<F, Fut>(mut self, kind: &str, finish: F) -> Self
+    where
+        F: Fn(Ctx, DueItem, Advanced) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ApiResult<Vec<Write>>> + Send + 'static,
+    {
+        let finish: AdvanceHandler =
+            Arc::new(move |ctx, item, advanced| Box::pin(finish(ctx, item, advanced)));
+        let handler: Handler = Arc::new(|_, _| Box::pin(async { Ok(Vec::new()) }));
+        self.0.insert(
+            kind.to_owned(),
+            Kind {
+                handler,
+                every: None,
+                finish: Some(finish),
+            },
+        );
+        self
+    }
+
     fn register<F, Fut>(mut self, kind: &str, every: Option<Duration>, handler: F) -> Self
     where
         F: Fn(Ctx, DueItem) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ApiResult<Vec<Write>>> + Send + 'static,
     {
         let handler: Handler = Arc::new(move |ctx, item| Box::pin(handler(ctx, item)));
-        self.0.insert(kind.to_owned(), Kind { handler, every });
+        self.0.insert(
+            kind.to_owned(),
+            Kind {
+                handler,
+                every,
+                finish: None,
+            },
+        );
         self
     }
 }
@@ -101,6 +139,7 @@ const BATCH: usize = 16;
 /// Runs due work until `stop` turns true; the item in hand finishes first.
 pub async fn run(state: AppState, kinds: Kinds, mut stop: watch::Receiver<bool>) {
     let settings = state.scheduler().clone();
+    let wake = state.scheduler_wake();
     let mut ensured = false;
     while !*stop.borrow() {
         if !ensured {
@@ -112,6 +151,7 @@ pub async fn run(state: AppState, kinds: Kinds, mut stop: watch::Receiver<bool>)
         }
         tokio::select! {
             _ = tokio::time::sleep(settings.poll_interval) => {}
+            _ = wake.notified() => {}
             _ = stop.changed() => {}
         }
     }
@@ -146,7 +186,7 @@ async fn run_due(state: &AppState, kinds: &Kinds, settings: &SchedulerSettings) 
     let lease_until = now + settings.lease.as_millis() as i64;
     let items = match state
         .store()
-        .claim_due(now, lease_until, &claimer, BATCH as i64)
+        .claim_due(DueScope::Wall, now, lease_until, &claimer, BATCH as i64)
         .await
     {
         Ok(items) => items,
@@ -171,26 +211,38 @@ async fn run_item(state: &AppState, kinds: &Kinds, item: DueItem) {
         tracing::warn!("scheduler: no handler for {} ({})", item.kind, item.id);
         return;
     };
-    let done = Write::Done {
-        id: item.id.clone(),
-        claimed_by: item.claimed_by.clone().unwrap_or_default(),
-    };
     let ctx = Ctx::for_worker(state, item.account.clone());
-    // Ctx::retry decides again on a version conflict; a lost claim (the
-    // lease ran out and another scheduler took the item) commits nothing.
-    let ran = ctx
-        .retry(|| async {
-            let mut writes = (kind.handler)(ctx.clone(), item.clone()).await?;
-            // First: a follow-up item may reuse this item's id.
-            writes.insert(0, done.clone());
-            if let Some(every) = kind.every {
-                let next = state.clock().now_ms() + every.as_millis() as i64;
-                writes.push(Write::Schedule(periodic_item(&item.kind, next)));
-            }
-            Ok((writes, ()))
-        })
-        .await;
+    let ran = match &kind.finish {
+        Some(finish) => advance::turn(state, kinds, ctx, &item, finish).await,
+        None => execute(state, kind, ctx, &item).await,
+    };
     if let Err(err) = ran {
         tracing::warn!("scheduler: {} ({}) did not run: {err}", item.kind, item.id);
+    }
+}
+
+/// Commits what `kind`'s handler decides for `item`, with its completion.
+async fn execute(state: &AppState, kind: &Kind, ctx: Ctx, item: &DueItem) -> ApiResult<()> {
+    let done = done(item);
+    // Ctx::retry decides again on a version conflict; a lost claim (the
+    // lease ran out and another scheduler took the item) commits nothing.
+    ctx.retry(|| async {
+        let mut writes = (kind.handler)(ctx.clone(), item.clone()).await?;
+        // First: a follow-up item may reuse this item's id.
+        writes.insert(0, done.clone());
+        if let Some(every) = kind.every {
+            let next = state.clock().now_ms() + every.as_millis() as i64;
+            writes.push(Write::Schedule(periodic_item(&item.kind, next)));
+        }
+        Ok((writes, ()))
+    })
+    .await
+}
+
+/// The write that deletes a claimed item once it ran.
+fn done(item: &DueItem) -> Write {
+    Write::Done {
+        id: item.id.clone(),
+        claimed_by: item.claimed_by.clone().unwrap_or_default(),
     }
 }

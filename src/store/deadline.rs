@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    Claim, Delivery, DueItem, FanOutPlan, IdempotencyRequest, ListQuery, Owner, Record, Store,
-    StoreError, StoreResult, Write,
+    Claim, Delivery, DueItem, DueScope, FanOutPlan, IdempotencyRequest, ListQuery, Owner, Record,
+    Store, StoreError, StoreResult, Write,
 };
 
 /// How long any store call may take.
@@ -140,12 +140,19 @@ impl Store for Deadline {
     }
     async fn claim_due(
         &self,
+        scope: DueScope<'_>,
         now: i64,
         lease_until: i64,
         claimer: &str,
         limit: i64,
     ) -> StoreResult<Vec<DueItem>> {
-        let call = self.inner.claim_due(now, lease_until, claimer, limit);
+        let call = self
+            .inner
+            .claim_due(scope, now, lease_until, claimer, limit);
         self.within(CALL_LIMIT, call).await
+    }
+    async fn clock_has_due(&self, test_clock: &str, up_to: i64) -> StoreResult<bool> {
+        self.within(CALL_LIMIT, self.inner.clock_has_due(test_clock, up_to))
+            .await
     }
 }

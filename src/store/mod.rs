@@ -135,6 +135,10 @@ pub enum Write {
     Unschedule {
         id: String,
     },
+    /// Forgets every due item that follows a test clock (it was deleted).
+    UnscheduleClock {
+        test_clock: String,
+    },
     /// The claimed item ran: deleted in the transaction that commits what
     /// running it changed. A claim another scheduler has taken over since
     /// (the lease ran out) refuses it, and the writes with it
@@ -177,6 +181,16 @@ pub struct DueItem {
     pub payload: Value,
     /// The claim holding it (set by `claim_due`).
     pub claimed_by: Option<String>,
+}
+
+/// Which due items a claim takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DueScope<'a> {
+    /// Items on real time due by `now`: none that follow a test clock.
+    Wall,
+    /// The items of one test clock due by `up_to` (milliseconds of the
+    /// clock's time), strictly in order: none while an earlier one is held.
+    Clock { test_clock: &'a str, up_to: i64 },
 }
 
 /// What a request with an `Idempotency-Key` answered, kept for replays.
@@ -403,11 +417,15 @@ pub trait Store: Send + Sync + 'static {
     /// whichever server process asks.
     async fn claim_due(
         &self,
+        scope: DueScope<'_>,
         now: i64,
         lease_until: i64,
         claimer: &str,
         limit: i64,
     ) -> StoreResult<Vec<DueItem>>;
+    /// Whether a test clock has items due by `up_to` (held or not): what
+    /// an advance still has to run.
+    async fn clock_has_due(&self, test_clock: &str, up_to: i64) -> StoreResult<bool>;
 }
 
 impl ListQuery {

@@ -12,8 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::{
-    Claim, Cursor, Delivery, DueItem, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Owner,
-    Record, Store, StoreError, StoreResult, Write, existing_claim, literal, path_segments,
+    Claim, Cursor, Delivery, DueItem, DueScope, FanOutPlan, Filter, IdempotencyRequest, ListQuery,
+    Owner, Record, Store, StoreError, StoreResult, Write, existing_claim, literal, path_segments,
 };
 
 pub struct PostgresStore {
@@ -391,6 +391,7 @@ impl Store for PostgresStore {
                 Write::Schedule(_)
                 | Write::Unschedule { .. }
                 | Write::Done { .. }
+                | Write::UnscheduleClock { .. }
                 | Write::Purge(_) => super::postgres_due::apply(&mut tx, write).await?,
             }
         }
@@ -625,12 +626,17 @@ impl Store for PostgresStore {
 
     async fn claim_due(
         &self,
+        scope: DueScope<'_>,
         now: i64,
         lease_until: i64,
         claimer: &str,
         limit: i64,
     ) -> StoreResult<Vec<DueItem>> {
-        super::postgres_due::claim(&self.pool, now, lease_until, claimer, limit).await
+        super::postgres_due::claim(&self.pool, scope, now, lease_until, claimer, limit).await
+    }
+
+    async fn clock_has_due(&self, test_clock: &str, up_to: i64) -> StoreResult<bool> {
+        super::postgres_due::clock_has_due(&self.pool, test_clock, up_to).await
     }
 }
 

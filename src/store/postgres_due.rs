@@ -3,7 +3,7 @@
 
 use sqlx::{PgConnection, PgPool, Row};
 
-use super::{DueItem, Purge, StoreError, StoreResult, Write};
+use super::{DueItem, DueScope, Purge, StoreError, StoreResult, Write};
 
 const DUE_COLUMNS: &str =
     "id, account, test_clock, due_at, kind, target, payload::text AS payload, claimed_by";
@@ -29,6 +29,12 @@ pub async fn apply(tx: &mut PgConnection, write: &Write) -> StoreResult<()> {
         Write::Unschedule { id } => {
             sqlx::query("DELETE FROM due_items WHERE id = $1")
                 .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Write::UnscheduleClock { test_clock } => {
+            sqlx::query("DELETE FROM due_items WHERE test_clock = $1")
+                .bind(test_clock)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -78,26 +84,55 @@ async fn purge(tx: &mut PgConnection, purge: Purge) -> StoreResult<()> {
 }
 
 /// SKIP LOCKED: another server's scheduler claims other items meanwhile.
+/// A clock's items are claimed by the one scheduler running its advance.
 pub async fn claim(
     writer: &PgPool,
+    scope: DueScope<'_>,
     now: i64,
     lease_until: i64,
     claimer: &str,
     limit: i64,
 ) -> StoreResult<Vec<DueItem>> {
-    let rows = sqlx::query(&format!(
-        "UPDATE due_items SET claimed_by = $1, locked_until = $2 WHERE id IN (
-            SELECT id FROM due_items
-            WHERE due_at <= $3 AND (locked_until IS NULL OR locked_until < $3)
-            ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
-         RETURNING {DUE_COLUMNS}"
-    ))
-    .bind(claimer)
-    .bind(lease_until)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(writer)
-    .await?;
+    let rows = match scope {
+        DueScope::Wall => {
+            let sql = format!(
+            "UPDATE due_items SET claimed_by = $1, locked_until = $2 WHERE id IN (
+                SELECT id FROM due_items
+                WHERE test_clock IS NULL AND due_at <= $3 AND (locked_until IS NULL OR locked_until < $3)
+                ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+             RETURNING {DUE_COLUMNS}"
+            );
+            sqlx::query(&sql)
+                .bind(claimer)
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(writer)
+                .await?
+        }
+        // In order: an item held by a claim holds back every later one.
+        DueScope::Clock { test_clock, up_to } => {
+            let sql = format!(
+            "UPDATE due_items SET claimed_by = $1, locked_until = $2 WHERE id IN (
+                SELECT id FROM due_items AS item
+                WHERE test_clock = $3 AND due_at <= $4 AND (locked_until IS NULL OR locked_until < $5)
+                AND NOT EXISTS (SELECT 1 FROM due_items AS held
+                    WHERE held.test_clock = item.test_clock AND held.locked_until >= $5
+                    AND (held.due_at, held.id) < (item.due_at, item.id))
+                ORDER BY due_at, id LIMIT $6 FOR UPDATE)
+             RETURNING {DUE_COLUMNS}"
+            );
+            sqlx::query(&sql)
+                .bind(claimer)
+                .bind(lease_until)
+                .bind(test_clock)
+                .bind(up_to)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(writer)
+                .await?
+        }
+    };
     let mut items = rows
         .iter()
         .map(|row| {
@@ -117,4 +152,14 @@ pub async fn claim(
     // RETURNING keeps no order.
     items.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
     Ok(items)
+}
+
+pub async fn clock_has_due(pool: &PgPool, test_clock: &str, up_to: i64) -> StoreResult<bool> {
+    let found =
+        sqlx::query("SELECT 1 FROM due_items WHERE test_clock = $1 AND due_at <= $2 LIMIT 1")
+            .bind(test_clock)
+            .bind(up_to)
+            .fetch_optional(pool)
+            .await?;
+    Ok(found.is_some())
 }

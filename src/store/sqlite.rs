@@ -14,8 +14,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    Claim, Cursor, Delivery, DueItem, FanOutPlan, Filter, IdempotencyRequest, ListQuery, Owner,
-    Record, Store, StoreError, StoreResult, Write, existing_claim, literal,
+    Claim, Cursor, Delivery, DueItem, DueScope, FanOutPlan, Filter, IdempotencyRequest, ListQuery,
+    Owner, Record, Store, StoreError, StoreResult, Write, existing_claim, literal,
 };
 
 pub struct SqliteStore {
@@ -436,6 +436,7 @@ impl Store for SqliteStore {
                 Write::Schedule(_)
                 | Write::Unschedule { .. }
                 | Write::Done { .. }
+                | Write::UnscheduleClock { .. }
                 | Write::Purge(_) => super::sqlite_due::apply(&mut tx, write).await?,
             }
         }
@@ -679,12 +680,17 @@ impl Store for SqliteStore {
 
     async fn claim_due(
         &self,
+        scope: DueScope<'_>,
         now: i64,
         lease_until: i64,
         claimer: &str,
         limit: i64,
     ) -> StoreResult<Vec<DueItem>> {
-        super::sqlite_due::claim(&self.writer, now, lease_until, claimer, limit).await
+        super::sqlite_due::claim(&self.writer, scope, now, lease_until, claimer, limit).await
+    }
+
+    async fn clock_has_due(&self, test_clock: &str, up_to: i64) -> StoreResult<bool> {
+        super::sqlite_due::clock_has_due(&self.writer, test_clock, up_to).await
     }
 }
 

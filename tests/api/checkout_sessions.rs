@@ -1367,7 +1367,7 @@ async fn make_due(server: &TestServer, session_id: &str) {
         .expect("stored");
     let mut doc = record.data.clone();
     doc["expires_at"] = json!(now() - 1);
-    let item = checkout_sessions::expiry_item(&account, &doc);
+    let item = checkout_sessions::expiry_item_for(&account, None, &doc);
     let writes = [
         Write::Update(record.with_data(doc)),
         Write::Unschedule {

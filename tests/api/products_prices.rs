@@ -6,7 +6,7 @@ use crate::common;
 
 use common::{KEY, TestServer, enc};
 use serde_json::{Value, json};
-use stripe_twin::http::api::{AppState, ClientInfo, Ctx};
+use stripe_twin::http::api::{AppState, Ctx};
 use stripe_twin::http::error::Named;
 use stripe_twin::http::params::Params;
 use stripe_twin::resources::catalog::prices;
@@ -1322,16 +1322,10 @@ async fn bad_inputs_answer_stripe_errors(server: TestServer) {
 /// A context for calling the library's helpers directly, as the
 /// subscription and checkout handlers do.
 fn context(server: &TestServer) -> Ctx {
-    Ctx {
-        state: AppState::new(server.store.clone(), None),
-        account: stripe_twin::http::auth::account_of(KEY),
-        request_id: "req_test".to_owned(),
-        idempotency_key: None,
-        expand: Vec::new(),
-        client: ClientInfo::default(),
-        origin: String::new(),
-        unit: None,
-    }
+    let state = AppState::new(server.store.clone(), None);
+    let mut ctx = Ctx::for_worker(&state, stripe_twin::http::auth::account_of(KEY));
+    ctx.request_id = "req_test".to_owned();
+    ctx
 }
 
 /// `items[0][price_data]` of a form body, as a subscription handler sees it.

@@ -17,7 +17,7 @@ use stripe_twin::clock::{wall as now, wall_ms as now_ms};
 use stripe_twin::resources::checkout::sessions as checkout_sessions;
 use stripe_twin::resources::payments::balance_transactions;
 use stripe_twin::scheduler::{self, SchedulerSettings};
-use stripe_twin::store::{Record, Store, Write};
+use stripe_twin::store::{DueScope, Record, Store, Write};
 use stripe_twin::webhooks::{self, WebhookSettings};
 
 backend_tests!(
@@ -39,7 +39,7 @@ async fn expire_at(store: &dyn Store, session_id: &str, at: i64) {
     let (account, record) = store.find(session_id).await.unwrap().expect("stored");
     let mut doc = record.data.clone();
     doc["expires_at"] = json!(at);
-    let item = checkout_sessions::expiry_item(&account, &doc);
+    let item = checkout_sessions::expiry_item_for(&account, None, &doc);
     let writes = [
         Write::Update(record.with_data(doc)),
         Write::Unschedule {
@@ -242,7 +242,7 @@ async fn periodic_sweep_purges_and_comes_back(server: TestServer) {
     let all = loop {
         let all = server
             .store
-            .claim_due(later, later - 1, "test", 1000)
+            .claim_due(DueScope::Wall, later, later - 1, "test", 1000)
             .await
             .unwrap();
         let mut sweeps: Vec<&str> = all
@@ -276,7 +276,7 @@ async fn balance_transaction_becomes_available_at_its_time(server: TestServer) {
     assert!(pending["available_on"].as_i64().unwrap() > now() + 24 * 3600);
     // Bring its due item to now, as if two days had passed.
     let (account, record) = server.store.find(&bt_id).await.unwrap().expect("stored");
-    let mut item = balance_transactions::available_item(&account, &record);
+    let mut item = balance_transactions::available_item_for(&account, None, &record);
     assert_eq!(
         item.due_at,
         pending["available_on"].as_i64().unwrap() * 1000

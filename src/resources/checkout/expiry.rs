@@ -78,14 +78,20 @@ pub(super) fn is_due(doc: &Value, now: i64) -> bool {
 /// The scheduler's kind for a session's expiry at `expires_at`.
 pub const EXPIRY_KIND: &str = "checkout_session_expiry";
 
-/// The due item that expires a session at its `expires_at`, scheduled
-/// when it is created (one per session: its id follows the session's).
-pub fn expiry_item(account: &str, doc: &Value) -> DueItem {
+/// The due item that expires a session at its `expires_at` (on its
+/// customer's test clock, if it has one), scheduled when it is created.
+pub fn expiry_item(ctx: &Ctx, doc: &Value) -> DueItem {
+    expiry_item_for(&ctx.account, ctx.test_clock(), doc)
+}
+
+/// The expiry item of a session of `account` following `test_clock`: one
+/// per session, its id following the session's.
+pub fn expiry_item_for(account: &str, test_clock: Option<String>, doc: &Value) -> DueItem {
     let id = doc["id"].as_str().unwrap_or_default();
     DueItem {
         id: format!("due_expire_{id}"),
         account: account.to_owned(),
-        test_clock: None,
+        test_clock,
         due_at: doc["expires_at"].as_i64().unwrap_or_default() * 1000,
         kind: EXPIRY_KIND.to_owned(),
         target: id.to_owned(),
@@ -106,10 +112,7 @@ pub async fn expire_when_due(ctx: Ctx, item: DueItem) -> ApiResult<Vec<Write>> {
     }
     if !is_due(&record.data, ctx.now()) {
         // Not yet (the item ran early): again at the session's time.
-        return Ok(vec![Write::Schedule(expiry_item(
-            &ctx.account,
-            &record.data,
-        ))]);
+        return Ok(vec![Write::Schedule(expiry_item(&ctx, &record.data))]);
     }
     Ok(expire_writes(&ctx, &record).await?.0)
 }

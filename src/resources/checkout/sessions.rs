@@ -30,7 +30,7 @@ use crate::resources::payments::payment_methods;
 use crate::store::{Filter, ListQuery, Record, Write};
 
 use super::expiry::expire_writes;
-pub use super::expiry::{EXPIRY_KIND, as_seen, expire_when_due, expiry_item};
+pub use super::expiry::{EXPIRY_KIND, as_seen, expire_when_due, expiry_item, expiry_item_for};
 pub use super::params::ITEM_SPEC;
 use super::params::{
     check_items_for_mode, exclusive, item_document, line_items_currency, metadata_of, mode_data,
@@ -514,7 +514,7 @@ async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Js
         writes.push(ctx.event("setup_intent.created", &intent, None));
     }
     writes.push(Write::Insert(Record::new(OBJECT, doc.clone())));
-    writes.push(Write::Schedule(expiry_item(&ctx.account, &doc)));
+    writes.push(Write::Schedule(expiry_item(&ctx, &doc)));
     ctx.commit(&writes).await?;
     ctx.respond(doc).await
 }

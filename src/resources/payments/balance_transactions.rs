@@ -82,11 +82,20 @@ pub const AVAILABLE_KIND: &str = "balance_transaction_available";
 
 /// The due item, written with the balance transaction, that makes it
 /// `available` at its `available_on` (one per transaction).
-pub fn available_item(account: &str, transaction: &Record) -> DueItem {
+pub fn available_item(ctx: &Ctx, transaction: &Record) -> DueItem {
+    available_item_for(&ctx.account, ctx.test_clock(), transaction)
+}
+
+/// The same item for a transaction of `account` following `test_clock`.
+pub fn available_item_for(
+    account: &str,
+    test_clock: Option<String>,
+    transaction: &Record,
+) -> DueItem {
     DueItem {
         id: format!("due_available_{}", transaction.id),
         account: account.to_owned(),
-        test_clock: None,
+        test_clock,
         due_at: transaction.data["available_on"]
             .as_i64()
             .unwrap_or_default()

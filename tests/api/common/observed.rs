@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use stripe_twin::store::{
-    Claim, Delivery, DueItem, FanOutPlan, IdempotencyRequest, ListQuery, Owner, Record, Store,
-    StoreResult, Write,
+    Claim, Delivery, DueItem, DueScope, FanOutPlan, IdempotencyRequest, ListQuery, Owner, Record,
+    Store, StoreResult, Write,
 };
 use tokio::sync::Notify;
 
@@ -159,11 +159,17 @@ impl Store for Observed {
     }
     async fn claim_due(
         &self,
+        scope: DueScope<'_>,
         now: i64,
         lease_until: i64,
         claimer: &str,
         limit: i64,
     ) -> StoreResult<Vec<DueItem>> {
-        self.inner.claim_due(now, lease_until, claimer, limit).await
+        self.inner
+            .claim_due(scope, now, lease_until, claimer, limit)
+            .await
+    }
+    async fn clock_has_due(&self, test_clock: &str, up_to: i64) -> StoreResult<bool> {
+        self.inner.clock_has_due(test_clock, up_to).await
     }
 }

@@ -15,6 +15,7 @@
 //! `create` and `update` (the writes those operations make).
 
 mod calendar;
+mod cancel;
 mod create;
 mod invoicing;
 mod items;
@@ -31,12 +32,11 @@ use serde_json::{Value, json};
 use crate::core::bookkeeping;
 use crate::core::registry::{Expansion, ObjectSpec, to};
 use crate::core::state_machine::StateMachine;
-use crate::http::api::{AppState, Call, ListParams, take_range};
+use crate::http::api::{AppState, Call, Ctx, ListParams, take_range};
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::search::{self, FieldKind};
-use crate::resources::billing::invoices::{self, Line};
 use crate::resources::payments::payment_methods;
-use crate::store::{Filter, ListQuery, Write};
+use crate::store::{Filter, ListQuery, Record, Write};
 
 // Paths other modules call (Checkout, invoices, the scheduler).
 pub use create::create_for_checkout;
@@ -44,12 +44,11 @@ pub use invoicing::invoice_paid;
 pub use items::{PLAN_SPEC, SPEC as ITEM_SPEC};
 pub use params::billing_mode_param;
 
+use cancel::Cancel;
 use create::create_writes;
-use invoicing::invoice_now;
 use items::check_items_agree;
-use lines::{line_from_stored, proration_lines};
 use params::{cancellation_details, check_default_payment_method, parse_create, parse_update};
-use status::{Action, Status};
+use status::Action;
 use update::update_writes;
 
 pub const SPEC: ObjectSpec = ObjectSpec::new("subscription", "sub")
@@ -315,53 +314,50 @@ async fn cancel_subscription(
     Path(id): Path<String>,
     Call { ctx, mut params }: Call,
 ) -> ApiResult<Json<Value>> {
-    let invoice_now_flag = params.bool("invoice_now")?.unwrap_or(false);
-    let prorate = params.bool("prorate")?.unwrap_or(false);
-    let details = cancellation_details(&mut params)?;
+    let options = Cancel {
+        invoice_now: params.bool("invoice_now")?.unwrap_or(false),
+        prorate: params.bool("prorate")?.unwrap_or(false),
+        details: cancellation_details(&mut params)?,
+        reason: "cancellation_requested",
+    };
     params.finish()?;
-    let now = ctx.now();
     let canceled = ctx
         .retry(|| async {
             let record = ctx
                 .load("subscription", &id, "subscription_exposed_id")
                 .await?;
-            let mut doc = record.data.clone();
-            status::Machine::check(&doc, Action::Cancel)?;
-            let mut writes = Vec::new();
-            let pending =
-                bookkeeping::update(&mut doc, |b| std::mem::take(&mut b.pending_prorations));
-            let mut lines: Vec<Line> = pending.iter().map(line_from_stored).collect();
-            if prorate && matches!(doc["status"].as_str(), Some("active" | "past_due")) {
-                let items = doc["items"]["data"].as_array().cloned().unwrap_or_default();
-                lines.extend(proration_lines(&ctx, &items, &[], now).await?);
-            }
-            if invoice_now_flag && !lines.is_empty() {
-                invoice_now(&ctx, &mut doc, lines, "subscription_cycle", &mut writes).await?;
-            }
-            // An `incomplete` subscription never started: Stripe ends it as
-            // `incomplete_expired` and voids the first invoice it waited on.
-            if status::Machine::apply(&mut doc, Action::Cancel)? == Status::IncompleteExpired
-                && let Some(invoice) = doc["latest_invoice"].as_str()
-            {
-                invoices::void_open(&ctx, invoice, &mut writes).await?;
-            }
-            doc["canceled_at"] = json!(now);
-            doc["ended_at"] = json!(now);
-            doc["cancel_at_period_end"] = json!(false);
-            doc["cancellation_details"]["reason"] = json!("cancellation_requested");
-            if let Some(details) = &details {
-                doc["cancellation_details"]["comment"] = details["comment"].clone();
-                doc["cancellation_details"]["feedback"] = details["feedback"].clone();
-            }
-            let mut all = vec![
-                Write::Update(record.with_data(doc.clone())),
-                ctx.event("customer.subscription.deleted", &doc, None),
-            ];
-            all.extend(writes);
-            Ok((all, doc))
+            cancel::cancel_now(&ctx, &record, &options).await
         })
         .await?;
     ctx.respond(ctx.strip_hidden(canceled)).await
+}
+
+/// A subscription canceled now, as `DELETE` with no options cancels it
+/// (a test clock's deletion).
+pub async fn cancel_writes(ctx: &Ctx, record: &Record) -> ApiResult<Vec<Write>> {
+    Ok(cancel::cancel_now(ctx, record, &Cancel::requested())
+        .await?
+        .0)
+}
+
+/// The latest time a test clock of this subscription may advance to
+/// from `from`: two of its shortest interval.
+pub fn two_intervals_after(sub: &Value, from: i64) -> i64 {
+    sub["items"]["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            let (interval, count) = items::interval_of(&item["price"]);
+            calendar::add_interval(from, &interval, 2 * count)
+        })
+        .min()
+        .unwrap_or_else(|| two_years_after(from))
+}
+
+/// How far a test clock without subscriptions may advance from `from`.
+pub fn two_years_after(from: i64) -> i64 {
+    calendar::add_interval(from, "year", 2)
 }
 
 async fn resume_subscription(

@@ -268,7 +268,7 @@ pub fn settle(
     writes.push(Write::Insert(Record::new("charge", charge.clone())));
     let transaction = balance_transactions::for_charge(&charge, &pm_doc);
     writes.push(Write::Schedule(balance_transactions::available_item(
-        &ctx.account,
+        ctx,
         &transaction,
     )));
     writes.push(Write::Insert(transaction));
