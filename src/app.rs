@@ -161,6 +161,25 @@ fn due_kinds() -> scheduler::Kinds {
             balance_transactions::AVAILABLE_KIND,
             balance_transactions::make_available,
         )
+        .on(subscriptions::RENEWAL_KIND, subscriptions::renew_when_due)
+        .on(
+            subscriptions::TRIAL_WILL_END_KIND,
+            subscriptions::warn_trial_end,
+        )
+        .on(
+            subscriptions::UPCOMING_KIND,
+            subscriptions::announce_upcoming,
+        )
+        .on(
+            subscriptions::INCOMPLETE_EXPIRY_KIND,
+            subscriptions::expire_incomplete,
+        )
+        .on(
+            subscriptions::FINALIZATION_KIND,
+            subscriptions::finalize_when_due,
+        )
+        .on(subscriptions::RETRY_KIND, subscriptions::retry_when_due)
+        .on(subscriptions::OVERDUE_KIND, subscriptions::overdue_when_due)
         .advancing(test_clocks::ADVANCE_KIND, test_clocks::finish_advance)
         .every(webhooks::RETENTION_KIND, HOURLY, webhooks::purge_old_events)
         .every(idempotency::RETENTION_KIND, HOURLY, |_, _| async {

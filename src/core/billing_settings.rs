@@ -192,11 +192,13 @@ mod tests {
 
     #[test]
     fn overrides_round_trip() {
-        let mut changed = BillingSettings::default();
-        changed.retries = Retries::Custom(vec![2]);
-        changed.after_retries = AfterRetries::Unpaid;
-        changed.upcoming_days = 3;
-        changed.test_clock_limits = false;
+        let changed = BillingSettings {
+            retries: Retries::Custom(vec![2]),
+            after_retries: AfterRetries::Unpaid,
+            upcoming_days: 3,
+            test_clock_limits: false,
+            ..BillingSettings::default()
+        };
         let back = BillingSettings::default().overlaid(&changed.to_json());
         assert_eq!(back, changed);
     }

@@ -123,6 +123,14 @@ impl Params {
         .with_code("parameter_invalid_empty")
     }
 
+    /// A plain string parameter, left in place for whoever takes it.
+    pub fn peek_str(&self, key: &str) -> Option<&str> {
+        match self.map.get(key) {
+            Some(crate::http::form::Node::Str(value)) => Some(value),
+            _ => None,
+        }
+    }
+
     /// A string that may not be empty.
     pub fn string(&mut self, key: &str) -> ApiResult<Option<String>> {
         match self.take_node(key) {

@@ -212,7 +212,7 @@ pub fn draft(
         "statement_descriptor": null,
         "status": Status::Draft.as_str(),
         "status_transitions": {"finalized_at": null, "marked_uncollectible_at": null, "paid_at": null, "voided_at": null},
-        "test_clock": null,
+        "test_clock": subscription["test_clock"],
         "webhooks_delivered_at": null,
     });
     for part in [customer_snapshot(customer), amounts(total)] {
@@ -409,11 +409,17 @@ pub fn mark_paid(
     Ok(())
 }
 
-/// A payment attempt on the invoice failed.
-pub fn mark_failed(ctx: &Ctx, invoice: &mut Value, writes: &mut Vec<Write>) {
+/// A payment attempt on the invoice failed; the next is tried at
+/// `next_attempt` (None: not automatically).
+pub fn mark_failed(
+    ctx: &Ctx,
+    invoice: &mut Value,
+    next_attempt: Option<i64>,
+    writes: &mut Vec<Write>,
+) {
     invoice["attempted"] = json!(true);
     invoice["attempt_count"] = json!(invoice["attempt_count"].as_i64().unwrap_or(0) + 1);
-    invoice["next_payment_attempt"] = Value::Null;
+    invoice["next_payment_attempt"] = json!(next_attempt);
     writes.push(ctx.event("invoice.payment_failed", invoice, None));
 }
 
@@ -527,7 +533,7 @@ async fn apply_payment(
             return Ok((invoice, true));
         }
         Some("requires_payment_method") => {
-            mark_failed(ctx, &mut invoice, writes);
+            mark_failed(ctx, &mut invoice, None, writes);
             writes.push(Write::Update(record.with_data(invoice.clone())));
         }
         _ => {}

@@ -36,7 +36,7 @@ use crate::resources::payments::intents;
 use crate::resources::payments::payment_methods::{self, SUPPORTED_TYPES};
 use crate::store::{Filter, ListQuery, Record, Write};
 
-pub use attempt::{Attempted, after_action, attempt, decline, settle};
+pub use attempt::{Attempted, Presence, after_action, attempt, decline, settle};
 use changes::{Changes, Operation, apply_changes, parse_changes};
 use status::{Action, Status};
 

@@ -9,6 +9,7 @@ use super::calendar::add_interval;
 use super::items::{ItemSpec, agreement_amount, check_items_agree, index, item_pointer, new_item};
 use super::lines::period_line;
 use super::params::{CreateRequest, default_billing_mode, parse_create_options};
+use super::renewal;
 use super::status::{self, Action, Status};
 use crate::core::bookkeeping::{self, Agreement};
 use crate::core::state_machine::{StateMachine, StatusEnum};
@@ -140,6 +141,7 @@ pub(super) async fn create_writes(
     claim_currency(&mut customer, currency)?;
     let (mut sub, period_end) = new_subscription(request, currency, (interval, count), now)?;
     let sub_id = sub["id"].as_str().unwrap_or_default().to_owned();
+    sub["test_clock"] = customer["test_clock"].clone();
     let trial = request.trial_end;
     let mut writes_prices = Vec::new();
     let mut items = Vec::new();
@@ -217,6 +219,7 @@ pub(super) async fn create_writes(
         tail,
         pending_setup_intent,
     )
+    .await
 }
 
 /// A customer bills in one currency: the first subscription or payment sets it.
@@ -402,7 +405,7 @@ async fn charge_first(
                 return Err(error);
             }
             events.extend(moves);
-            invoices::mark_failed(ctx, invoice, events);
+            invoices::mark_failed(ctx, invoice, None, events);
             *intent = failed;
         }
         Attempted::RequiresAction(waiting) => {
@@ -427,7 +430,7 @@ fn payment_writes(invoice: &Value, (intent, invoice_payment): (Value, Value)) ->
 /// Orders the creation's writes as Stripe orders its events: the
 /// subscription first, then its invoice's life, then the payment.
 #[allow(clippy::too_many_arguments)]
-fn finish_create(
+async fn finish_create(
     ctx: &Ctx,
     mut sub: Value,
     invoice: Value,
@@ -461,5 +464,11 @@ fn finish_create(
         writes.push(Write::Insert(Record::new("setup_intent", intent)));
     }
     writes.extend(tail);
+    // What time will do to it: renewals, or the end of waiting to start.
+    if sub["status"] == "incomplete" {
+        writes.push(renewal::schedule_expiry(ctx, &sub).await?);
+    } else {
+        writes.extend(renewal::schedule(ctx, &sub).await?);
+    }
     Ok((writes, sub))
 }

@@ -36,11 +36,15 @@ pub async fn invoice_paid(
         Action::Pay
     };
     // An incomplete or overdue subscription starts (again); others stay as they are.
+    let started = record.data["status"] == "incomplete";
     let _ = status::Machine::apply(&mut doc, paid);
     if doc["payment_settings"]["save_default_payment_method"] == "on_subscription"
         && let Some(pm) = intent["payment_method"].as_str()
     {
         doc["default_payment_method"] = json!(pm);
+    }
+    if started && doc["status"] != "incomplete" {
+        writes.extend(super::renewal::schedule(ctx, &doc).await?);
     }
     writes.extend(ctx.update_with_event(&record, doc, "customer.subscription.updated"));
     Ok(())
@@ -106,7 +110,7 @@ pub(super) async fn invoice_now(
                         intent = done;
                     }
                     Attempted::Failed(failed, error) => {
-                        invoices::mark_failed(ctx, &mut invoice, &mut events);
+                        invoices::mark_failed(ctx, &mut invoice, None, &mut events);
                         failure = Some(error);
                         intent = failed;
                     }

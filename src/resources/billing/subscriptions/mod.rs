@@ -16,11 +16,13 @@
 
 mod calendar;
 mod cancel;
+mod collection;
 mod create;
 mod invoicing;
 mod items;
 mod lines;
 mod params;
+mod renewal;
 mod status;
 mod update;
 
@@ -35,14 +37,23 @@ use crate::core::state_machine::StateMachine;
 use crate::http::api::{AppState, Call, Ctx, ListParams, take_range};
 use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::search::{self, FieldKind};
+use crate::resources::billing::settings;
 use crate::resources::payments::payment_methods;
 use crate::store::{Filter, ListQuery, Record, Write};
 
 // Paths other modules call (Checkout, invoices, the scheduler).
+pub use collection::{
+    FINALIZATION_KIND, OVERDUE_KIND, RETRY_KIND, finalize_when_due, overdue_when_due,
+    retry_when_due,
+};
 pub use create::create_for_checkout;
 pub use invoicing::invoice_paid;
 pub use items::{PLAN_SPEC, SPEC as ITEM_SPEC};
 pub use params::billing_mode_param;
+pub use renewal::{
+    INCOMPLETE_EXPIRY_KIND, RENEWAL_KIND, TRIAL_WILL_END_KIND, UPCOMING_KIND, announce_upcoming,
+    expire_incomplete, renew_when_due, warn_trial_end,
+};
 
 use cancel::Cancel;
 use create::create_writes;
@@ -132,6 +143,12 @@ const TRIAL_WARNING: i64 = 3 * DAY;
 
 async fn create_subscription(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
     ctx.check_expand_paths("subscription")?;
+    // Its customer's clock decides its time: read it first.
+    if let Some(customer) = params.peek_str("customer")
+        && let Some(record) = ctx.get(customer).await?
+    {
+        check_clock_limit(&ctx, &record).await?;
+    }
     let now = ctx.now();
     let request = parse_create(&ctx, &mut params, now).await?;
     params.finish()?;
@@ -160,6 +177,28 @@ async fn create_subscription(Call { ctx, mut params }: Call) -> ApiResult<Json<V
         })
         .await?;
     ctx.respond(ctx.strip_hidden(created)).await
+}
+
+/// Stripe's limit on a test clock's customer: three subscriptions.
+async fn check_clock_limit(ctx: &Ctx, customer: &Record) -> ApiResult<()> {
+    const MAX_SUBSCRIPTIONS: usize = 3;
+    if customer.data["test_clock"].is_null() || !settings::for_account(ctx).await?.test_clock_limits
+    {
+        return Ok(());
+    }
+    let mut query = ListQuery::new("subscription");
+    query.filters.push(Filter::Customer(customer.id.clone()));
+    query.limit = MAX_SUBSCRIPTIONS as i64;
+    if ctx.list_records(&query).await?.len() >= MAX_SUBSCRIPTIONS {
+        return Err(ApiError::invalid_param(
+            "customer",
+            format!(
+                "The customer {} already has the maximum of {MAX_SUBSCRIPTIONS} subscriptions. Stripe limits each customer of a test clock to {MAX_SUBSCRIPTIONS} subscriptions.",
+                customer.id
+            ),
+        ));
+    }
+    Ok(())
 }
 
 // ---- retrieve, list, search, items ---------------------------------------------
@@ -290,6 +329,8 @@ async fn update_subscription(
     Path(id): Path<String>,
     Call { ctx, mut params }: Call,
 ) -> ApiResult<Json<Value>> {
+    // Its customer's clock decides its time: read it first.
+    ctx.get(&id).await?;
     let now = ctx.now();
     let request = parse_update(&ctx, &mut params, now).await?;
     params.finish()?;

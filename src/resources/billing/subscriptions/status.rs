@@ -38,6 +38,10 @@ pub enum Action {
     /// An update's invoice could not be charged.
     FailPayment,
     Resume,
+    /// A trial ended without a payment method, under `end_behavior=pause`.
+    Pause,
+    /// Its invoice's retries ran out, under the account's `unpaid` setting.
+    GiveUp,
     /// Ends it: an incomplete one never started and expires.
     Cancel,
 }
@@ -70,6 +74,8 @@ impl StateMachine for Machine {
         (OVERDUE, PayInTrial, Trialing),
         (&[Active], FailPayment, PastDue),
         (&[Paused], Resume, Active),
+        (&[Trialing], Pause, Paused),
+        (&[PastDue], GiveUp, Unpaid),
         (&[Incomplete], Cancel, IncompleteExpired),
         (
             &[Trialing, Active, PastDue, Unpaid, Paused],
@@ -88,11 +94,10 @@ impl StateMachine for Machine {
                 "Only subscriptions with `status=paused` can be resumed; this subscription's status is {}.",
                 refusal.status_str()
             )),
-            Update | Start | StartTrial | EndTrial | Pay | PayInTrial | FailPayment => {
-                ApiError::invalid(
-                    "A canceled subscription can only update its cancellation_details and metadata.",
-                )
-            }
+            Update | Start | StartTrial | EndTrial | Pay | PayInTrial | FailPayment | Pause
+            | GiveUp => ApiError::invalid(
+                "A canceled subscription can only update its cancellation_details and metadata.",
+            ),
         }
     }
 }

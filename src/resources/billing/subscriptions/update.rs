@@ -65,6 +65,9 @@ pub(super) async fn update_writes(
     let mut all = ctx.update_with_event(record, doc.clone(), "customer.subscription.updated");
     if all.len() == 1 && doc == record.data {
         all.clear();
+    } else {
+        // Its period or cancellation may have moved: so do its due items.
+        writes.extend(super::renewal::schedule(ctx, &doc).await?);
     }
     all.extend(writes);
     Ok((all, (doc, failure)))

@@ -38,16 +38,41 @@ impl Attempted {
     }
 }
 
+/// Whether the customer is there to authenticate a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    OnSession,
+    /// Nobody can authenticate: a card that needs it fails.
+    OffSession,
+    /// A subscription's renewal, off-session: a card that needs
+    /// authentication leaves the intent waiting for the customer
+    /// (`requires_action`), as Stripe Billing does.
+    Renewal,
+}
+
+impl From<bool> for Presence {
+    fn from(off_session: bool) -> Self {
+        if off_session {
+            Presence::OffSession
+        } else {
+            Presence::OnSession
+        }
+    }
+}
+
 /// Tries to pay `doc` (already carrying the request's changes) with `pm`.
-/// Off-session, nobody can authenticate: cards that need it fail, and
-/// amazon_pay charges through the payment method's active mandate.
+/// Off-session, nobody can authenticate: cards that need it fail (or wait,
+/// on a renewal), and amazon_pay charges through the payment method's
+/// active mandate.
 pub async fn attempt(
     ctx: &Ctx,
     mut doc: Value,
     pm: &Resolved,
-    off_session: bool,
+    presence: impl Into<Presence>,
     writes: &mut Vec<Write>,
 ) -> ApiResult<Attempted> {
+    let presence = presence.into();
+    let off_session = presence != Presence::OnSession;
     status::Machine::apply(&mut doc, Action::Confirm)?;
     // error_on_requires_action (this confirmation only): fail instead of
     // waiting for the customer.
@@ -94,7 +119,7 @@ pub async fn attempt(
             writes,
         )));
     }
-    match card_outcome(behavior, &pm_doc, off_session, no_action) {
+    match card_outcome(behavior, &pm_doc, presence, no_action) {
         CardOutcome::Fails(error) => failing(doc, error, writes),
         CardOutcome::NeedsAuthentication => {
             writes.push(pm.write(pm_doc.clone()));
@@ -160,9 +185,10 @@ enum CardOutcome {
 fn card_outcome(
     behavior: Behavior,
     pm_doc: &Value,
-    off_session: bool,
+    presence: Presence,
     no_action: bool,
 ) -> CardOutcome {
+    let off_session = presence != Presence::OnSession;
     let auth = match behavior {
         Behavior::Succeeds => return CardOutcome::Succeeds,
         Behavior::Declines(reason)
@@ -179,7 +205,7 @@ fn card_outcome(
     };
     match auth {
         _ if !needed => CardOutcome::Succeeds,
-        _ if off_session => CardOutcome::Fails(authentication_required()),
+        _ if presence == Presence::OffSession => CardOutcome::Fails(authentication_required()),
         _ if no_action => CardOutcome::Fails(action_required(true)),
         _ => CardOutcome::NeedsAuthentication,
     }
