@@ -10,6 +10,7 @@
 mod common;
 
 mod api_contract;
+mod billing_cycle;
 mod binary_flags;
 mod browser_amazon_pay;
 mod browser_checkout;

@@ -716,6 +716,11 @@ pub async fn events_in_order(server: &TestServer) -> Vec<String> {
     types
 }
 
+/// A Unix timestamp as `2026-02-01 00:00:00 UTC`.
+pub fn utc(timestamp: i64) -> String {
+    stripe_twin::clock::utc_text(timestamp)
+}
+
 /// An object's id.
 pub fn id(value: &Value) -> String {
     value["id"]

@@ -405,21 +405,43 @@ async fn resume_subscription(
     Path(id): Path<String>,
     Call { ctx, mut params }: Call,
 ) -> ApiResult<Json<Value>> {
-    params.enum_value("billing_cycle_anchor", &["now", "unchanged"])?;
-    params.enum_value(
+    let anchor = params.enum_value("billing_cycle_anchor", &["now", "unchanged"])?;
+    let proration = params.enum_value(
         "proration_behavior",
         &["always_invoice", "create_prorations", "none"],
     )?;
     params.int("proration_date")?;
     params.finish()?;
+    if proration.as_deref().is_some_and(|p| p != "none") && anchor.as_deref() == Some("unchanged") {
+        return Err(crate::http::not_emulated::not_emulated(
+            "proration_behavior",
+            "proration_behavior with billing_cycle_anchor=unchanged on /resume",
+            "resume with billing_cycle_anchor=now (the default), which bills a new period at once.",
+        ));
+    }
+    // Its customer's clock decides its time: read it first.
+    ctx.get(&id).await?;
+    let now = ctx.now();
     let resumed = ctx
-        .mutate("subscription", &id, "subscription_exposed_id", |record| {
+        .retry(|| async {
+            let record = ctx
+                .load("subscription", &id, "subscription_exposed_id")
+                .await?;
             let mut doc = record.data.clone();
             status::Machine::apply(&mut doc, Action::Resume)?;
-            let mut writes =
+            let mut writes = Vec::new();
+            // billing_cycle_anchor=now (Stripe's default): a new cycle
+            // from now, invoiced and charged at once.
+            if anchor.as_deref() != Some("unchanged") {
+                update::restart_cycle(&ctx, &mut doc, "allow_incomplete", now, &mut writes).await?;
+            }
+            items::index(&mut doc);
+            writes.extend(renewal::schedule(&ctx, &doc).await?);
+            let mut all =
                 ctx.update_with_event(&record, doc.clone(), "customer.subscription.updated");
-            writes.push(ctx.event("customer.subscription.resumed", &doc, None));
-            Ok((writes, doc))
+            all.push(ctx.event("customer.subscription.resumed", &doc, None));
+            all.extend(writes);
+            Ok((all, doc))
         })
         .await?;
     ctx.respond(ctx.strip_hidden(resumed)).await

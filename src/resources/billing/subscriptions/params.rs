@@ -205,12 +205,8 @@ pub(super) fn parse_create_options(
         "proration_behavior",
         &["always_invoice", "create_prorations", "none"],
     )?;
-    // Taxes, discounts and Connect are refused before this (not_emulated);
-    // what happens when a trial ends is not emulated either, and changes
-    // nothing while renewals do not happen.
-    for ignored in ["trial_settings", "collection_paused"] {
-        params.take_node(ignored);
-    }
+    // Taxes, discounts and Connect are refused before this (not_emulated).
+    trial_settings(params, &mut patch)?;
     Ok(CreateRequest {
         customer,
         items,
@@ -375,9 +371,9 @@ pub(super) async fn parse_update(
             "stripe-twin does not emulate resetting the billing cycle (billing_cycle_anchor=now) on updates yet.",
         ));
     }
-    for ignored in ["trial_settings", "trial_from_plan"] {
-        params.take_node(ignored);
-    }
+    trial_settings(params, &mut patch)?;
+    // Prices are a subscription's own here: there is no plan trial to take.
+    params.bool("trial_from_plan")?;
     Ok(UpdateRequest {
         patch,
         items,
@@ -414,4 +410,28 @@ pub(super) fn cancellation_details(params: &mut Params) -> ApiResult<Option<Valu
     )?;
     details.finish()?;
     Ok(Some(json!({"comment": comment, "feedback": feedback})))
+}
+
+/// `trial_settings[end_behavior][missing_payment_method]`: what a trial
+/// that ends without a payment method does (create_invoice, pause, cancel).
+fn trial_settings(params: &mut Params, patch: &mut Patch) -> ApiResult<()> {
+    let Some(mut settings) = params.object("trial_settings")? else {
+        return Ok(());
+    };
+    let mut end = settings
+        .object("end_behavior")?
+        .ok_or_else(|| ApiError::missing_param(&settings.name("end_behavior")))?;
+    let missing = end
+        .enum_value(
+            "missing_payment_method",
+            &["cancel", "create_invoice", "pause"],
+        )?
+        .ok_or_else(|| ApiError::missing_param(&end.name("missing_payment_method")))?;
+    end.finish()?;
+    settings.finish()?;
+    patch.set(
+        &["trial_settings", "end_behavior", "missing_payment_method"],
+        json!(missing),
+    );
+    Ok(())
 }

@@ -59,7 +59,7 @@ pub(super) async fn update_writes(
         change_items(ctx, &mut doc, request, &customer, prorate, now, &mut writes).await?;
     // (Unless the items' new interval already restarted and billed the cycle.)
     if ending_trial && doc["latest_invoice"] == record.data["latest_invoice"] {
-        failure = bill_trial_end(ctx, &mut doc, request, now, &mut writes).await?;
+        failure = restart_cycle(ctx, &mut doc, &request.behavior, now, &mut writes).await?;
     }
     index(&mut doc);
     let mut all = ctx.update_with_event(record, doc.clone(), "customer.subscription.updated");
@@ -309,12 +309,13 @@ fn merge_items(
     Ok(new_items)
 }
 
-/// A trial ended by `trial_end=now`: the paid period starts now, a new
-/// billing cycle invoiced in full. Returns the error of a failed charge.
-async fn bill_trial_end(
+/// A new billing cycle starting now, invoiced in full: a trial ended by
+/// `trial_end=now`, a paused subscription resumed. Returns the error of a
+/// failed charge (the subscription is then past due).
+pub(super) async fn restart_cycle(
     ctx: &Ctx,
     doc: &mut Value,
-    request: &UpdateRequest,
+    behavior: &str,
     now: i64,
     writes: &mut Vec<Write>,
 ) -> ApiResult<Option<ApiError>> {
@@ -328,7 +329,7 @@ async fn bill_trial_end(
     for item in doc["items"]["data"].as_array().cloned().unwrap_or_default() {
         lines.push(period_line(ctx, &item, false).await?);
     }
-    let failure = bill_update(ctx, doc, lines, &request.behavior, writes).await?;
+    let failure = bill_update(ctx, doc, lines, behavior, writes).await?;
     if failure.is_some() {
         status::Machine::apply(doc, Action::FailPayment)?;
     }
