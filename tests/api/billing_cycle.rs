@@ -9,12 +9,12 @@ use serde_json::Value;
 
 use crate::common::{self, TestServer, id};
 
-const DAY: i64 = 86_400;
-const HOUR: i64 = 3600;
+pub(crate) const DAY: i64 = 86_400;
+pub(crate) const HOUR: i64 = 3600;
 /// 2026-01-01 00:00:00 UTC.
-const T0: i64 = 1_767_225_600;
+pub(crate) const T0: i64 = 1_767_225_600;
 
-async fn new_clock(server: &TestServer, frozen: i64) -> String {
+pub(crate) async fn new_clock(server: &TestServer, frozen: i64) -> String {
     let clock = server
         .post(
             "/v1/test_helpers/test_clocks",
@@ -26,7 +26,7 @@ async fn new_clock(server: &TestServer, frozen: i64) -> String {
 }
 
 /// Advances `clock` to `to` and waits until it is ready again.
-async fn advance(server: &TestServer, clock: &str, to: i64) -> Value {
+pub(crate) async fn advance(server: &TestServer, clock: &str, to: i64) -> Value {
     let path = format!("/v1/test_helpers/test_clocks/{clock}");
     let started = server
         .post(&format!("{path}/advance"), &format!("frozen_time={to}"))
@@ -36,7 +36,7 @@ async fn advance(server: &TestServer, clock: &str, to: i64) -> Value {
     wait_ready(server, clock).await
 }
 
-async fn wait_ready(server: &TestServer, clock: &str) -> Value {
+pub(crate) async fn wait_ready(server: &TestServer, clock: &str) -> Value {
     let path = format!("/v1/test_helpers/test_clocks/{clock}");
     let started = Instant::now();
     loop {
@@ -54,7 +54,7 @@ async fn wait_ready(server: &TestServer, clock: &str) -> Value {
 }
 
 /// A customer on `clock` whose invoices are charged to a copy of `card`.
-async fn clock_customer(server: &TestServer, clock: &str, card: &str) -> String {
+pub(crate) async fn clock_customer(server: &TestServer, clock: &str, card: &str) -> String {
     let customer = server
         .post(
             "/v1/customers",
@@ -65,7 +65,7 @@ async fn clock_customer(server: &TestServer, clock: &str, card: &str) -> String 
     id(&customer)
 }
 
-async fn monthly_price(server: &TestServer, amount: i64) -> String {
+pub(crate) async fn monthly_price(server: &TestServer, amount: i64) -> String {
     let price = server
         .post(
             "/v1/prices",
@@ -76,7 +76,12 @@ async fn monthly_price(server: &TestServer, amount: i64) -> String {
     id(&price)
 }
 
-async fn subscribe(server: &TestServer, customer: &str, price: &str, extra: &str) -> Value {
+pub(crate) async fn subscribe(
+    server: &TestServer,
+    customer: &str,
+    price: &str,
+    extra: &str,
+) -> Value {
     server
         .post(
             "/v1/subscriptions",
@@ -87,7 +92,7 @@ async fn subscribe(server: &TestServer, customer: &str, price: &str, extra: &str
 }
 
 /// The subscription's invoices, oldest first.
-async fn invoices_of(server: &TestServer, sub: &str) -> Vec<Value> {
+pub(crate) async fn invoices_of(server: &TestServer, sub: &str) -> Vec<Value> {
     let list = server
         .get(&format!("/v1/invoices?subscription={sub}&limit=100"))
         .await
@@ -97,11 +102,11 @@ async fn invoices_of(server: &TestServer, sub: &str) -> Vec<Value> {
     all
 }
 
-async fn subscription(server: &TestServer, sub: &str) -> Value {
+pub(crate) async fn subscription(server: &TestServer, sub: &str) -> Value {
     server.get(&format!("/v1/subscriptions/{sub}")).await.ok()
 }
 
-fn period_end(sub: &Value) -> i64 {
+pub(crate) fn period_end(sub: &Value) -> i64 {
     sub["items"]["data"][0]["current_period_end"]
         .as_i64()
         .unwrap()

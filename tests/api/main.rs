@@ -16,6 +16,7 @@ mod browser_amazon_pay;
 mod browser_checkout;
 mod browser_pages;
 mod checkout_sessions;
+mod clock_faults;
 mod crash_idempotency;
 mod customers;
 mod external_suites;
