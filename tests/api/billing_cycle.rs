@@ -481,7 +481,54 @@ async fn send_invoice_renewals_fall_past_due_after_their_due_date(server: TestSe
     assert_eq!(subscription(&server, &id(&sub)).await["status"], "past_due");
 }
 
+/// Seed 000: a monthly subscription charged off-session on the saved
+/// Amazon Pay mandate, renewing every month for a year.
+async fn amazon_pay_subscription_renews_for_a_year(server: TestServer) {
+    let clock = new_clock(&server, T0).await;
+    let customer = server
+        .post("/v1/customers", &format!("test_clock={clock}"))
+        .await
+        .ok();
+    let customer = id(&customer);
+    let pm = common::amazon_pay_with_mandate(&server, &customer).await;
+    server
+        .post(
+            &format!("/v1/customers/{customer}"),
+            &format!("invoice_settings[default_payment_method]={pm}"),
+        )
+        .await
+        .ok();
+    let price = monthly_price(&server, 2500).await;
+    let sub = subscribe(&server, &customer, &price, "&off_session=true").await;
+    assert_eq!(sub["status"], "active", "{sub}");
+    let mut now = T0;
+    for month in 1..=12 {
+        let end = period_end(&subscription(&server, &id(&sub)).await);
+        assert!(end > now);
+        now = end + HOUR;
+        advance(&server, &clock, now).await;
+        let invoices = invoices_of(&server, &id(&sub)).await;
+        assert_eq!(invoices.len(), month + 1);
+        let last = invoices.last().unwrap();
+        assert_eq!(last["status"], "paid", "month {month}: {last}");
+        assert_eq!(last["amount_paid"], 2500);
+    }
+    assert_eq!(common::utc(now), "2027-01-01 01:00:00 UTC");
+    let charges = server
+        .get(&format!("/v1/charges?customer={customer}&limit=100"))
+        .await
+        .ok();
+    let charges = charges["data"].as_array().unwrap();
+    assert_eq!(charges.len(), 13);
+    assert!(
+        charges
+            .iter()
+            .all(|c| c["payment_method_details"]["type"] == "amazon_pay")
+    );
+}
+
 crate::backend_tests!(
+    amazon_pay_subscription_renews_for_a_year,
     renewal_is_paid_an_hour_after_the_period_ends,
     failed_renewals_are_retried_then_the_subscription_ends,
     smart_retries_cancel_after_eight_tries,

@@ -319,6 +319,7 @@ pub fn finalize(
         sequence
     ));
     status::Machine::apply(invoice, Action::Finalize)?;
+    apply_customer_balance(invoice, customer);
     invoice["effective_at"] = json!(now);
     invoice["status_transitions"]["finalized_at"] = json!(now);
     let amount = invoice["amount_due"].as_i64().unwrap_or(0);
@@ -377,6 +378,25 @@ pub fn finalize(
     }
     writes.push(ctx.event("invoice.finalized", invoice, None));
     Ok(payment)
+}
+
+/// A finalized invoice takes the customer's balance into account, as
+/// Stripe does: credit (negative) lowers what is due, a debt raises it.
+/// An invoice that is itself a credit (a net negative total) already
+/// moved it to the balance.
+fn apply_customer_balance(invoice: &mut Value, customer: &mut Value) {
+    let balance = customer["balance"].as_i64().unwrap_or(0);
+    let due = invoice["amount_due"].as_i64().unwrap_or(0);
+    if balance == 0 || invoice["total"].as_i64().unwrap_or(0) < 0 {
+        return;
+    }
+    let applied = if balance < 0 { balance.max(-due) } else { balance };
+    let due = due + applied;
+    invoice["starting_balance"] = json!(balance);
+    invoice["ending_balance"] = json!(balance - applied);
+    invoice["amount_due"] = json!(due);
+    invoice["amount_remaining"] = json!(due);
+    customer["balance"] = json!(balance - applied);
 }
 
 /// The invoice is paid: its amounts, its invoice payment (if any) and the
