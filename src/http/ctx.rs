@@ -9,10 +9,10 @@ use serde_json::Value;
 
 use crate::core::registry::Registry;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::object_time::ObjectTime;
+use crate::http::object_time::{CLOCK_OBJECT, ObjectTime};
 use crate::http::state::AppState;
 use crate::http::unit_of_work::UnitOfWork;
-use crate::store::{ListQuery, Record, Store, Write};
+use crate::store::{DueItem, ListQuery, Record, Store, Write};
 
 /// Who is calling and how, for one request.
 #[derive(Clone)]
@@ -250,6 +250,91 @@ impl Ctx {
         wider.limit = query.limit.saturating_add(staged as i64);
         let stored = self.store().list(&self.account, &wider).await?;
         Ok(unit.overlay(&self.account, query, stored))
+    }
+}
+
+impl Ctx {
+    /// The time, for everything an object records or falls due at: the
+    /// frozen time of the request's test clock, else real time.
+    pub fn now(&self) -> i64 {
+        self.time.now(self.state.clock().now())
+    }
+
+    /// The current year on the same clock, for card expiry checks.
+    pub fn year(&self) -> i64 {
+        crate::clock::year_of(self.now())
+    }
+
+    /// The test clock this request's objects follow, if any.
+    pub fn test_clock(&self) -> Option<String> {
+        self.time.clock()
+    }
+
+    /// Puts this request on the time of `record`'s customer (or of the
+    /// customer `record` is), unless its time is decided already. Refuses
+    /// a change to the objects of a clock that is advancing.
+    pub async fn follow_clock(&self, record: &Record) -> ApiResult<()> {
+        if !self.time.is_undecided() {
+            return Ok(());
+        }
+        let clock = if record.object == "customer" {
+            record.data["test_clock"].as_str().map(str::to_owned)
+        } else if let Some(customer) = &record.customer {
+            let staged = self
+                .unit
+                .as_ref()
+                .and_then(|u| u.get(&self.account, customer));
+            let customer = match staged {
+                Some(staged) => Some(staged),
+                None => self.store().get(&self.account, customer).await?,
+            };
+            customer.and_then(|c| c.data["test_clock"].as_str().map(str::to_owned))
+        } else {
+            return Ok(());
+        };
+        match clock {
+            Some(id) => self.follow_clock_id(&id).await,
+            None => {
+                self.time.pin_wall();
+                Ok(())
+            }
+        }
+    }
+
+    /// Puts this request on test clock `id`'s time (a customer created on it).
+    pub async fn follow_clock_id(&self, id: &str) -> ApiResult<()> {
+        match self.store().get(&self.account, id).await? {
+            Some(clock) if clock.object == CLOCK_OBJECT && !clock.deleted => {
+                self.time.pin_clock(id, &clock.data)
+            }
+            _ => Err(ApiError::no_such_reference(
+                "billingclock",
+                id,
+                "test_clock",
+            )),
+        }
+    }
+
+    /// Work due at `due_at` (unix seconds) on this request's time: it
+    /// follows the request's test clock, if it has one.
+    pub fn due_item(
+        &self,
+        id: String,
+        kind: &str,
+        target: &str,
+        due_at: i64,
+        payload: Value,
+    ) -> DueItem {
+        DueItem {
+            id,
+            account: self.account.clone(),
+            test_clock: self.test_clock(),
+            due_at: due_at.saturating_mul(1000),
+            kind: kind.to_owned(),
+            target: target.to_owned(),
+            payload,
+            claimed_by: None,
+        }
     }
 }
 

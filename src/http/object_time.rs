@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
-use crate::http::ctx::Ctx;
 use crate::http::error::{ApiError, ApiResult};
-use crate::store::{DueItem, Record};
 
 /// The test clock's object type, as the registry names it.
 pub const CLOCK_OBJECT: &str = "test_helpers.test_clock";
@@ -61,6 +59,46 @@ impl ObjectTime {
         }
     }
 
+    /// The time now: the clock's frozen time, else `wall`.
+    pub fn now(&self, wall: i64) -> i64 {
+        match self.pinned() {
+            Pinned::Clock { frozen, .. } => frozen,
+            Pinned::Undecided => {
+                self.read_early.store(true, Ordering::Relaxed);
+                wall
+            }
+            Pinned::Wall => wall,
+        }
+    }
+
+    /// The test clock, once decided.
+    pub fn clock(&self) -> Option<String> {
+        match self.pinned() {
+            Pinned::Clock { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    pub fn is_undecided(&self) -> bool {
+        self.pinned() == Pinned::Undecided
+    }
+
+    pub fn pin_wall(&self) {
+        self.pin(Pinned::Wall);
+    }
+
+    /// Pins test clock `clock` (a document), or refuses when it advances.
+    pub fn pin_clock(&self, id: &str, clock: &Value) -> ApiResult<()> {
+        if clock["status"] == "advancing" && self.refused_while_advancing {
+            return Err(advancing(id));
+        }
+        self.pin(Pinned::Clock {
+            id: id.to_owned(),
+            frozen: clock["frozen_time"].as_i64().unwrap_or_default(),
+        });
+        Ok(())
+    }
+
     fn pinned(&self) -> Pinned {
         self.pinned
             .lock()
@@ -75,105 +113,6 @@ impl ObjectTime {
                 tracing::warn!("a request read the time before it learned its test clock");
             }
             *pinned = to;
-        }
-    }
-}
-
-impl Ctx {
-    /// The time, for everything an object records or falls due at: the
-    /// frozen time of the request's test clock, else real time.
-    pub fn now(&self) -> i64 {
-        match self.time.pinned() {
-            Pinned::Clock { frozen, .. } => frozen,
-            Pinned::Undecided => {
-                self.time.read_early.store(true, Ordering::Relaxed);
-                self.state.clock().now()
-            }
-            Pinned::Wall => self.state.clock().now(),
-        }
-    }
-
-    /// The current year on the same clock, for card expiry checks.
-    pub fn year(&self) -> i64 {
-        crate::clock::year_of(self.now())
-    }
-
-    /// The test clock this request's objects follow, if any.
-    pub fn test_clock(&self) -> Option<String> {
-        match self.time.pinned() {
-            Pinned::Clock { id, .. } => Some(id),
-            _ => None,
-        }
-    }
-
-    /// Puts this request on the time of `record`'s customer (or of the
-    /// customer `record` is), unless its time is decided already. Refuses
-    /// a change to the objects of a clock that is advancing.
-    pub async fn follow_clock(&self, record: &Record) -> ApiResult<()> {
-        if self.time.pinned() != Pinned::Undecided {
-            return Ok(());
-        }
-        let clock = if record.object == "customer" {
-            record.data["test_clock"].as_str().map(str::to_owned)
-        } else if let Some(customer) = &record.customer {
-            let staged = self
-                .unit
-                .as_ref()
-                .and_then(|u| u.get(&self.account, customer));
-            let customer = match staged {
-                Some(staged) => Some(staged),
-                None => self.store().get(&self.account, customer).await?,
-            };
-            customer.and_then(|c| c.data["test_clock"].as_str().map(str::to_owned))
-        } else {
-            return Ok(());
-        };
-        match clock {
-            Some(id) => self.follow_clock_id(&id).await,
-            None => {
-                self.time.pin(Pinned::Wall);
-                Ok(())
-            }
-        }
-    }
-
-    /// Puts this request on test clock `id`'s time (a customer created on it).
-    pub async fn follow_clock_id(&self, id: &str) -> ApiResult<()> {
-        let Some(clock) = self.store().get(&self.account, id).await? else {
-            return Err(ApiError::no_such("test clock", id, "test_clock"));
-        };
-        if clock.object != CLOCK_OBJECT || clock.deleted {
-            return Err(ApiError::no_such("test clock", id, "test_clock"));
-        }
-        if clock.data["status"] == "advancing" && self.time.refused_while_advancing {
-            return Err(advancing(id));
-        }
-        self.time.pin(Pinned::Clock {
-            id: id.to_owned(),
-            frozen: clock.data["frozen_time"].as_i64().unwrap_or_default(),
-        });
-        Ok(())
-    }
-
-    /// Work due at `due_at` (unix seconds) on this request's time: it
-    /// follows the request's test clock, if it has one.
-    pub fn due_item(
-        &self,
-        id: String,
-        kind: &str,
-        target: &str,
-        due_at: i64,
-        payload: Value,
-    ) -> DueItem {
-        DueItem {
-            id,
-            account: self.account.clone(),
-            test_clock: self.test_clock(),
-            due_at: due_at.saturating_mul(1000),
-            kind: kind.to_owned(),
-            target: target.to_owned(),
-            payload,
-            claimed_by: None,
         }
     }
 }

@@ -390,7 +390,11 @@ fn apply_customer_balance(invoice: &mut Value, customer: &mut Value) {
     if balance == 0 || invoice["total"].as_i64().unwrap_or(0) < 0 {
         return;
     }
-    let applied = if balance < 0 { balance.max(-due) } else { balance };
+    let applied = if balance < 0 {
+        balance.max(-due)
+    } else {
+        balance
+    };
     let due = due + applied;
     invoice["starting_balance"] = json!(balance);
     invoice["ending_balance"] = json!(balance - applied);

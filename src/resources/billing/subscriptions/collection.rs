@@ -68,6 +68,19 @@ pub async fn payment_method_for(ctx: &Ctx, sub: &Value) -> ApiResult<Option<Stri
     }))
 }
 
+/// The invoice `item` acts on, if it still has `status` (paid by its
+/// customer, voided or gone meanwhile: nothing to do).
+async fn invoice_in(
+    ctx: &Ctx,
+    item: &DueItem,
+    status: invoice_status::Status,
+) -> ApiResult<Option<Record>> {
+    Ok(ctx
+        .get(&item.target)
+        .await?
+        .filter(|r| r.object == "invoice" && invoice_status::Status::of(&r.data) == Some(status)))
+}
+
 /// How one collection attempt ended.
 enum Collected {
     Paid,
@@ -92,16 +105,9 @@ struct Collection {
 /// Runs an hour after a renewal's invoice was created: finalized, then
 /// charged (or, for `send_invoice`, left to its customer until its due date).
 pub async fn finalize_when_due(ctx: Ctx, item: DueItem) -> ApiResult<Vec<Write>> {
-    let Some(invoice) = ctx
-        .get(&item.target)
-        .await?
-        .filter(|r| r.object == "invoice")
-    else {
+    let Some(invoice) = invoice_in(&ctx, &item, invoice_status::Status::Draft).await? else {
         return Ok(Vec::new());
     };
-    if invoice_status::Status::of(&invoice.data) != Some(invoice_status::Status::Draft) {
-        return Ok(Vec::new());
-    }
     let sub_id = invoice.data["parent"]["subscription_details"]["subscription"]
         .as_str()
         .unwrap_or_default();
@@ -164,16 +170,9 @@ pub async fn finalize_when_due(ctx: Ctx, item: DueItem) -> ApiResult<Vec<Write>>
 /// Runs at an invoice's `next_payment_attempt`: charges it again, to the
 /// default payment method as it is now.
 pub async fn retry_when_due(ctx: Ctx, item: DueItem) -> ApiResult<Vec<Write>> {
-    let Some(invoice) = ctx
-        .get(&item.target)
-        .await?
-        .filter(|r| r.object == "invoice")
-    else {
+    let Some(invoice) = invoice_in(&ctx, &item, invoice_status::Status::Open).await? else {
         return Ok(Vec::new());
     };
-    if invoice_status::Status::of(&invoice.data) != Some(invoice_status::Status::Open) {
-        return Ok(Vec::new()); // paid (by the customer) or voided meanwhile
-    }
     let kept = Bookkeeping::of(&invoice.data);
     let intent = ctx
         .load(
@@ -209,16 +208,9 @@ pub async fn retry_when_due(ctx: Ctx, item: DueItem) -> ApiResult<Vec<Write>> {
 /// Runs at a `send_invoice` invoice's due date: unpaid, its subscription
 /// is past due.
 pub async fn overdue_when_due(ctx: Ctx, item: DueItem) -> ApiResult<Vec<Write>> {
-    let Some(invoice) = ctx
-        .get(&item.target)
-        .await?
-        .filter(|r| r.object == "invoice")
-    else {
+    let Some(invoice) = invoice_in(&ctx, &item, invoice_status::Status::Open).await? else {
         return Ok(Vec::new());
     };
-    if invoice_status::Status::of(&invoice.data) != Some(invoice_status::Status::Open) {
-        return Ok(Vec::new());
-    }
     let mut writes = vec![ctx.event("invoice.overdue", &invoice.data, None)];
     let sub_id = invoice.data["parent"]["subscription_details"]["subscription"]
         .as_str()
