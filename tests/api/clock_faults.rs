@@ -1,8 +1,8 @@
 //! Test clock advances under faults and concurrency: a process killed in
 //! the middle of an advance finishes it after a restart, every due item
 //! once; two processes on one database advance two clocks at once.
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::billing_cycle::{
@@ -11,6 +11,7 @@ use crate::billing_cycle::{
 };
 use crate::common::observed::{Observed, OnCommit};
 use crate::common::{Backend, TestServer, Tune, id};
+use serde_json::Value;
 use stripe_twin::scheduler::SchedulerSettings;
 use stripe_twin::store::{Store, Write};
 use stripe_twin::webhooks::WebhookSettings;
@@ -142,4 +143,71 @@ async fn two_processes_advance_two_clocks() {
     other.stop().await;
 }
 
-crate::backend_tests!(a_killed_advance_finishes_after_restart);
+/// Everything an advance produces reaches `--forward-webhooks-to`, one
+/// delivery at a time in the order of simulated time.
+async fn an_advance_is_forwarded_in_simulated_time_order(server: TestServer) {
+    let received: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
+    let inbox = received.clone();
+    let app = axum::Router::new().fallback(move |body: String| {
+        let inbox = inbox.clone();
+        async move {
+            let event: Value = serde_json::from_str(&body).unwrap();
+            let created = event["created"].as_i64().unwrap();
+            inbox
+                .lock()
+                .unwrap()
+                .push((event["type"].as_str().unwrap().to_owned(), created));
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let settings = WebhookSettings {
+        forward_to: Some(url),
+        concurrency: 1,
+        poll_interval: Duration::from_millis(50),
+        ..WebhookSettings::default()
+    };
+    let server = server.halt().await.start_with_webhooks(settings).await;
+    let (clock, _) = three_subscriptions(&server).await;
+    let target = T0 + 62 * DAY;
+    advance(&server, &clock, target).await;
+    let listed = server.get("/v1/events?limit=100").await.ok();
+    let mut expected: Vec<(String, i64)> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["created"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    expected.reverse();
+    let started = std::time::Instant::now();
+    while received.lock().unwrap().len() < expected.len() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not all delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got, expected);
+    // The advance's events (those on the clock's time after its start)
+    // came in simulated time order.
+    let billing: Vec<i64> = got
+        .iter()
+        .map(|(_, created)| *created)
+        .filter(|created| *created > T0 && *created <= target)
+        .collect();
+    assert!(billing.len() > 20, "{got:?}");
+    assert!(billing.windows(2).all(|w| w[0] <= w[1]), "{got:?}");
+}
+
+crate::backend_tests!(
+    a_killed_advance_finishes_after_restart,
+    an_advance_is_forwarded_in_simulated_time_order,
+);
