@@ -139,11 +139,14 @@ impl Ctx {
 
     /// Puts this request on test clock `id`'s time (a customer created on it).
     pub async fn follow_clock_id(&self, id: &str) -> ApiResult<()> {
+        // Named by a request's `test_clock` (a customer created on it):
+        // Stripe's 400 for a missing reference, under its name for clocks.
+        let missing = || ApiError::no_such_reference("billingclock", id, "test_clock");
         let Some(clock) = self.store().get(&self.account, id).await? else {
-            return Err(ApiError::no_such("test clock", id, "test_clock"));
+            return Err(missing());
         };
         if clock.object != CLOCK_OBJECT || clock.deleted {
-            return Err(ApiError::no_such("test clock", id, "test_clock"));
+            return Err(missing());
         }
         if clock.data["status"] == "advancing" && self.time.refused_while_advancing {
             return Err(advancing(id));
