@@ -499,6 +499,18 @@ async fn billing_settings_round_trip(server: TestServer) {
     assert_eq!(partial["after_retries"], "past_due");
     assert_eq!(partial["incomplete_expires_after_hours"], 48);
 
+    refuses_bad_billing_settings(&server).await;
+    // The refused requests changed nothing.
+    let after = server.get("/_config/billing").await.ok();
+    assert_eq!(after["retry_schedule"], "none");
+    assert_eq!(after["after_retries"], "past_due");
+    assert_eq!(after["incomplete_expires_after_hours"], 48);
+    assert_eq!(after["upcoming_renewal_days"], 0);
+    assert_eq!(after["test_clock_limits"], "none");
+}
+
+/// Each bad value of `/_config/billing` answers 400 naming its field.
+async fn refuses_bad_billing_settings(server: &TestServer) {
     server
         .expect_errors(
             "/_config/billing",
@@ -566,13 +578,6 @@ async fn billing_settings_round_trip(server: TestServer) {
             ],
         )
         .await;
-    // The refused requests changed nothing.
-    let after = server.get("/_config/billing").await.ok();
-    assert_eq!(after["retry_schedule"], "none");
-    assert_eq!(after["after_retries"], "past_due");
-    assert_eq!(after["incomplete_expires_after_hours"], 48);
-    assert_eq!(after["upcoming_renewal_days"], 0);
-    assert_eq!(after["test_clock_limits"], "none");
 }
 
 async fn missing_clock_on_customer_create(server: TestServer) {
