@@ -1,8 +1,11 @@
 //! `/_config`: stripe-twin's own endpoints, not Stripe's: resetting an
-//! account to its starting state, reading its webhook deliveries, and the
-//! billing settings Stripe keeps in its Dashboard.
+//! account to its starting state, reading its webhook deliveries, the
+//! billing settings Stripe keeps in its Dashboard, and what buyers do
+//! outside Stripe (closing an Amazon Pay charge permission).
 
-use axum::routing::{delete, get};
+mod amazon_pay;
+
+use axum::routing::{delete, get, post};
 
 use crate::core::billing_settings::{AfterRetries, Retries};
 use crate::resources::billing::settings;
@@ -21,6 +24,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/_config/billing",
             get(retrieve_billing_settings).post(update_billing_settings),
+        )
+        .route(
+            "/_config/customers/{customer}/amazon_pay/close_charge_permission",
+            post(amazon_pay::close_charge_permission),
         )
 }
 

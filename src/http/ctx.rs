@@ -301,7 +301,9 @@ impl Ctx {
         }
     }
 
-    /// Puts this request on test clock `id`'s time (a customer created on it).
+    /// Puts this request on test clock `id`'s time (a customer created on
+    /// it). A missing clock is Stripe's 400 for a missing reference, under
+    /// its name for clocks.
     pub async fn follow_clock_id(&self, id: &str) -> ApiResult<()> {
         match self.store().get(&self.account, id).await? {
             Some(clock) if clock.object == CLOCK_OBJECT && !clock.deleted => {

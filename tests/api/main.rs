@@ -9,6 +9,7 @@
 #[macro_use]
 mod common;
 
+mod amazon_pay_mandates;
 mod api_contract;
 mod billing_cycle;
 mod binary_flags;
@@ -41,4 +42,5 @@ mod shapes;
 mod spec_shapes;
 mod subscriptions;
 mod test_cards;
+mod test_clocks;
 mod webhooks;

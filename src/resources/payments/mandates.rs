@@ -72,3 +72,14 @@ pub async fn active_for(ctx: &Ctx, payment_method: &str) -> ApiResult<Option<Rec
     query.limit = 1;
     Ok(ctx.list_records(&query).await?.into_iter().next())
 }
+
+/// The newest mandate of `payment_method`, whatever its status: why a
+/// method without an active one cannot be charged off-session.
+pub async fn latest_for(ctx: &Ctx, payment_method: &str) -> ApiResult<Option<Record>> {
+    let mut query = ListQuery::new("mandate");
+    query
+        .filters
+        .push(Filter::Field("payment_method", vec![json!(payment_method)]));
+    query.limit = 1;
+    Ok(ctx.list_records(&query).await?.into_iter().next())
+}

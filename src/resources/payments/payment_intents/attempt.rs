@@ -97,7 +97,11 @@ pub async fn attempt(
     if kind == "amazon_pay" {
         if off_session {
             if mandates::active_for(ctx, &pm.record().id).await?.is_none() {
-                return failing(doc, no_mandate_error(), writes);
+                let error = match mandates::latest_for(ctx, &pm.record().id).await? {
+                    Some(mandate) => inactive_mandate_error(&mandate.id),
+                    None => no_mandate_error(),
+                };
+                return failing(doc, error, writes);
             }
             return Ok(Attempted::Succeeded(settle(ctx, doc, pm, writes)?));
         }
@@ -219,6 +223,16 @@ fn no_mandate_error() -> ApiError {
     .with_type(ErrorType::Card)
     .with_code("payment_method_provider_decline")
     .with_extra("decline_code", json!("generic_decline"))
+}
+
+/// The payment method's mandate exists but is no longer active (the buyer
+/// closed the recurring charge permission on Amazon Pay).
+fn inactive_mandate_error(mandate: &str) -> ApiError {
+    ApiError::invalid(format!(
+        "The mandate {mandate} is inactive: the buyer closed the recurring charge permission on Amazon Pay, so this payment method cannot be charged off-session. Set it up again with a SetupIntent."
+    ))
+    .with_status(StatusCode::PAYMENT_REQUIRED)
+    .with_code("payment_intent_mandate_invalid")
 }
 
 fn action_required(card: bool) -> ApiError {
