@@ -525,6 +525,42 @@ async fn amazon_pay_subscription_renews_for_a_year(server: TestServer) {
             .iter()
             .all(|c| c["payment_method_details"]["type"] == "amazon_pay")
     );
+    // The buyer closes the recurring charge permission on Amazon: the next
+    // renewal fails, and Amazon Pay is not retried.
+    let close = format!("/_config/customers/{customer}/amazon_pay/close_charge_permission");
+    server.post(&close, "").await.ok();
+    let end = period_end(&subscription(&server, &id(&sub)).await);
+    advance(&server, &clock, end + HOUR).await;
+    assert_eq!(subscription(&server, &id(&sub)).await["status"], "past_due");
+    let failed = invoices_of(&server, &id(&sub)).await.pop().unwrap();
+    assert_eq!(failed["status"], "open");
+    assert_eq!(failed["attempt_count"], 1);
+    assert!(failed["next_payment_attempt"].is_null());
+    let expanded = server
+        .get(&format!("/v1/invoices/{}?expand[]=payments", id(&failed)))
+        .await
+        .ok();
+    let intent_id = expanded["payments"]["data"][0]["payment"]["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let intent = server
+        .get(&format!("/v1/payment_intents/{intent_id}"))
+        .await
+        .ok();
+    assert_eq!(
+        intent["last_payment_error"]["code"],
+        "payment_intent_mandate_invalid"
+    );
+    // A new SetupIntent through the authorization page recovers.
+    let renewed = common::amazon_pay_with_mandate(&server, &customer).await;
+    let pay = format!("/v1/invoices/{}/pay", id(&failed));
+    let paid = server
+        .post(&pay, &format!("payment_method={renewed}"))
+        .await
+        .ok();
+    assert_eq!(paid["status"], "paid", "{paid}");
+    assert_eq!(subscription(&server, &id(&sub)).await["status"], "active");
 }
 
 crate::backend_tests!(
