@@ -563,8 +563,40 @@ async fn amazon_pay_subscription_renews_for_a_year(server: TestServer) {
     assert_eq!(subscription(&server, &id(&sub)).await["status"], "active");
 }
 
+/// A Checkout Session of a clock's customer expires on the clock's time.
+async fn checkout_sessions_expire_on_their_customers_clock(server: TestServer) {
+    let clock = new_clock(&server, T0).await;
+    let customer = server
+        .post("/v1/customers", &format!("test_clock={clock}"))
+        .await
+        .ok();
+    let session = server
+        .post(
+            "/v1/checkout/sessions",
+            &format!(
+                "mode=setup&currency=usd&customer={}&success_url=https://shop.example/ok",
+                id(&customer)
+            ),
+        )
+        .await
+        .ok();
+    assert_eq!(session["created"], T0);
+    assert_eq!(session["expires_at"], T0 + 24 * HOUR);
+    let path = format!("/v1/checkout/sessions/{}", id(&session));
+    advance(&server, &clock, T0 + 23 * HOUR).await;
+    assert_eq!(server.get(&path).await.ok()["status"], "open");
+    advance(&server, &clock, T0 + 24 * HOUR).await;
+    assert_eq!(server.get(&path).await.ok()["status"], "expired");
+    let expired = server
+        .get("/v1/events?type=checkout.session.expired")
+        .await
+        .ok();
+    assert_eq!(expired["data"][0]["created"], T0 + 24 * HOUR);
+}
+
 crate::backend_tests!(
     amazon_pay_subscription_renews_for_a_year,
+    checkout_sessions_expire_on_their_customers_clock,
     renewal_is_paid_an_hour_after_the_period_ends,
     failed_renewals_are_retried_then_the_subscription_ends,
     smart_retries_cancel_after_eight_tries,

@@ -13,7 +13,7 @@ use crate::common::observed::{Observed, OnCommit};
 use crate::common::{Backend, TestServer, Tune, id};
 use serde_json::Value;
 use stripe_twin::scheduler::SchedulerSettings;
-use stripe_twin::store::{Store, Write};
+use stripe_twin::store::{DueItem, Store, Write};
 use stripe_twin::webhooks::WebhookSettings;
 
 /// A short lease, so a killed server's claims run out within the test.
@@ -207,7 +207,71 @@ async fn an_advance_is_forwarded_in_simulated_time_order(server: TestServer) {
     assert!(billing.windows(2).all(|w| w[0] <= w[1]), "{got:?}");
 }
 
+/// An item of the clock that cannot run (here: of a kind no handler
+/// knows) leaves the clock `internal_failure`, which advances no more.
+async fn a_failing_item_leaves_the_clock_in_internal_failure(server: TestServer) {
+    let clock = new_clock(&server, T0).await;
+    let account = stripe_twin::http::auth::account_of(crate::common::KEY);
+    let item = DueItem {
+        id: "due_broken".to_owned(),
+        account,
+        test_clock: Some(clock.clone()),
+        due_at: (T0 + HOUR) * 1000,
+        kind: "no_such_kind".to_owned(),
+        target: String::new(),
+        payload: serde_json::json!({}),
+        claimed_by: None,
+    };
+    server
+        .store
+        .commit("", &[Write::Schedule(item)])
+        .await
+        .unwrap();
+    let path = format!("/v1/test_helpers/test_clocks/{clock}");
+    server
+        .post(
+            &format!("{path}/advance"),
+            &format!("frozen_time={}", T0 + DAY),
+        )
+        .await
+        .ok();
+    let started = std::time::Instant::now();
+    let failed = loop {
+        let now = server.get(&path).await.ok();
+        if now["status"] != "advancing" {
+            break now;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{now}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(failed["status"], "internal_failure");
+    assert_eq!(failed["frozen_time"], T0);
+    let types = server.event_types("limit=1").await;
+    assert_eq!(types, ["test_helpers.test_clock.internal_failure"]);
+    let again = server
+        .post(
+            &format!("{path}/advance"),
+            &format!("frozen_time={}", T0 + 2 * DAY),
+        )
+        .await;
+    assert_eq!(
+        again.status,
+        reqwest::StatusCode::BAD_REQUEST,
+        "{}",
+        again.body
+    );
+    assert!(
+        again.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot advance again"),
+        "{}",
+        again.body
+    );
+}
+
 crate::backend_tests!(
+    a_failing_item_leaves_the_clock_in_internal_failure,
     a_killed_advance_finishes_after_restart,
     an_advance_is_forwarded_in_simulated_time_order,
 );
