@@ -150,6 +150,17 @@ async fn renewal_is_paid_an_hour_after_the_period_ends(server: TestServer) {
     assert_eq!(sub["created"], T0);
     let end = period_end(&sub);
     assert_eq!(common::utc(end), "2026-02-01 00:00:00 UTC");
+    let on_clock = server
+        .get(&format!("/v1/subscriptions?test_clock={clock}"))
+        .await
+        .ok();
+    assert_eq!(on_clock["data"].as_array().unwrap().len(), 1);
+    assert_eq!(on_clock["data"][0]["id"], sub["id"]);
+    let elsewhere = server
+        .get("/v1/subscriptions?test_clock=clock_other")
+        .await
+        .ok();
+    assert_eq!(elsewhere["data"].as_array().unwrap().len(), 0);
     let before = newest_event(&server).await;
     // At the period's end: the next period, its invoice a draft.
     advance(&server, &clock, end).await;

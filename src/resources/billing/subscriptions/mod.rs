@@ -225,7 +225,7 @@ async fn list_subscriptions(Call { ctx, mut params }: Call) -> ApiResult<Json<Va
     )?;
     let period_start = take_range(&mut params, "current_period_start")?;
     let period_end = take_range(&mut params, "current_period_end")?;
-    params.string("test_clock")?;
+    let test_clock = params.string("test_clock")?;
     params.take_node("automatic_tax");
     params.finish()?;
     let mut query = ListQuery::new("subscription");
@@ -236,6 +236,11 @@ async fn list_subscriptions(Call { ctx, mut params }: Call) -> ApiResult<Json<Va
         query
             .filters
             .push(Filter::ArrayContains(bookkeeping::PRICES_PATH, price));
+    }
+    if let Some(clock) = test_clock {
+        query
+            .filters
+            .push(Filter::Field("test_clock", vec![json!(clock)]));
     }
     let statuses: Vec<Value> = match status.as_deref() {
         None => [
