@@ -107,6 +107,10 @@ impl PageTarget for Attempt {
     fn not_found() -> Response {
         not_found_page()
     }
+
+    fn object_id(&self) -> &str {
+        &self.intent.id
+    }
 }
 
 async fn find_attempt(state: &AppState, token: String) -> ApiResult<Option<Attempt>> {

@@ -153,6 +153,10 @@ impl PageTarget for Session {
     fn not_found() -> Response {
         not_found_page()
     }
+
+    fn object_id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// The page's session and the buyer's context, the session shown expired

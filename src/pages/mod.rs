@@ -36,6 +36,10 @@ pub trait PageTarget: Sized + Send {
 
     /// The page for a path that names nothing.
     fn not_found() -> Response;
+
+    /// The object the page acts on: its customer's test clock, if it has
+    /// one, gives the page its time.
+    fn object_id(&self) -> &str;
 }
 
 impl<T: PageTarget> FromRequestParts<AppState> for PageFor<T> {
@@ -46,10 +50,13 @@ impl<T: PageTarget> FromRequestParts<AppState> for PageFor<T> {
             .await
             .map_err(IntoResponse::into_response)?;
         match T::find(state, path).await {
-            Ok(Some((account, target))) => Ok(Self {
-                ctx: Ctx::for_page(state, account, parts),
-                target,
-            }),
+            Ok(Some((account, target))) => {
+                let ctx = Ctx::for_page(state, account, parts);
+                ctx.get(target.object_id())
+                    .await
+                    .map_err(IntoResponse::into_response)?;
+                Ok(Self { ctx, target })
+            }
             Ok(None) => Err(T::not_found()),
             Err(err) => Err(err.into_response()),
         }

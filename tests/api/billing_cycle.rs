@@ -596,6 +596,17 @@ async fn checkout_sessions_expire_on_their_customers_clock(server: TestServer) {
     let path = format!("/v1/checkout/sessions/{}", id(&session));
     advance(&server, &clock, T0 + 23 * HOUR).await;
     assert_eq!(server.get(&path).await.ok()["status"], "open");
+    // Its hosted page is on the clock's time too: still open, a year
+    // before real time.
+    let page = common::browser()
+        .get(session["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("has expired"), "{page}");
     advance(&server, &clock, T0 + 24 * HOUR).await;
     assert_eq!(server.get(&path).await.ok()["status"], "expired");
     let expired = server
