@@ -96,6 +96,7 @@ impl ClientCall {
                         return Err(client_secret_mismatch(&self.ctx, object));
                     }
                     self.ctx.account = account;
+                    self.ctx.follow_clock(&record).await?;
                     record
                 }
                 _ => {

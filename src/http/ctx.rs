@@ -301,6 +301,18 @@ impl Ctx {
         }
     }
 
+    /// Puts this request on the time of the customer a request names in
+    /// `customer` (before anything reads the time).
+    pub async fn follow_customer_param(
+        &self,
+        params: &crate::http::params::Params,
+    ) -> ApiResult<()> {
+        if let Some(customer) = params.peek_str("customer") {
+            self.get(customer).await?;
+        }
+        Ok(())
+    }
+
     /// Puts this request on test clock `id`'s time (a customer created on
     /// it). A missing clock is Stripe's 400 for a missing reference, under
     /// its name for clocks.

@@ -66,6 +66,14 @@ async fn create_test_clock(Call { ctx, mut params }: Call) -> ApiResult<Json<Val
     }
     let customer = params.string("customer")?;
     params.finish()?;
+    let attached = match &customer {
+        Some(id) => Some(
+            ctx.load("customer", id, "customer")
+                .await
+                .map_err(|_| ApiError::no_such_reference("customer", id, "customer"))?,
+        ),
+        None => None,
+    };
     let created = ctx.state.clock().now();
     let doc = json!({
         "id": SPEC.new_id(),
@@ -82,8 +90,8 @@ async fn create_test_clock(Call { ctx, mut params }: Call) -> ApiResult<Json<Val
         Write::Insert(Record::new(CLOCK_OBJECT, doc.clone())),
         ctx.event("test_helpers.test_clock.created", &doc, None),
     ];
-    if let Some(customer) = customer {
-        writes.extend(attach_customer(&ctx, &doc, &customer).await?);
+    if let Some(customer) = attached {
+        writes.extend(attach_customer(&ctx, &doc, &customer)?);
     }
     ctx.commit(&writes).await?;
     ctx.respond(doc).await
@@ -91,11 +99,8 @@ async fn create_test_clock(Call { ctx, mut params }: Call) -> ApiResult<Json<Val
 
 /// `customer` on create: an existing customer moves onto the new clock,
 /// for good (Stripe offers no way back).
-async fn attach_customer(ctx: &Ctx, clock: &Value, customer: &str) -> ApiResult<Vec<Write>> {
-    let record = ctx
-        .load("customer", customer, "customer")
-        .await
-        .map_err(|_| ApiError::no_such_reference("customer", customer, "customer"))?;
+fn attach_customer(ctx: &Ctx, clock: &Value, record: &Record) -> ApiResult<Vec<Write>> {
+    let customer = &record.id;
     if let Some(other) = record.data["test_clock"].as_str() {
         return Err(ApiError::invalid_param(
             "customer",
@@ -106,7 +111,7 @@ async fn attach_customer(ctx: &Ctx, clock: &Value, customer: &str) -> ApiResult<
     }
     let mut doc = record.data.clone();
     doc["test_clock"] = clock["id"].clone();
-    Ok(ctx.update_with_event(&record, doc, "customer.updated"))
+    Ok(ctx.update_with_event(record, doc, "customer.updated"))
 }
 
 async fn retrieve_test_clock(

@@ -443,9 +443,7 @@ fn set_amounts(doc: &mut Value, line_items: &[Value], subscription_data: &Value)
 async fn create_checkout_session(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
     ctx.check_expand_paths(OBJECT)?;
     // Its customer's clock decides its time (its expiry): read it first.
-    if let Some(customer) = params.peek_str("customer") {
-        ctx.get(customer).await?;
-    }
+    ctx.follow_customer_param(&params).await?;
     let now = ctx.now();
     let mode = params
         .enum_value("mode", MODES)?

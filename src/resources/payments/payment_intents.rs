@@ -242,6 +242,8 @@ async fn answer(
 
 async fn create_payment_intent(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
     ctx.check_expand_paths("payment_intent")?;
+    // Its customer's clock decides its time: read it first.
+    ctx.follow_customer_param(&params).await?;
     let confirm = params.bool("confirm")?.unwrap_or(false);
     let automatic = match params.object("automatic_payment_methods")? {
         Some(mut automatic) => {

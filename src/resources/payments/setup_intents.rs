@@ -510,6 +510,8 @@ async fn answer(
 
 async fn create_setup_intent(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {
     ctx.check_expand_paths("setup_intent")?;
+    // Its customer's clock decides its time: read it first.
+    ctx.follow_customer_param(&params).await?;
     let confirm = params.bool("confirm")?.unwrap_or(false);
     let changes = parse_changes(&ctx, &mut params, Operation::Create, false)?;
     params.finish()?;
