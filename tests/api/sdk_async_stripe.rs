@@ -270,5 +270,92 @@ backend_tests!(
     amazon_pay_setup_typed,
     customer_lifecycle,
     auto_pagination_sees_every_customer_once,
-    errors_arrive_typed
+    errors_arrive_typed,
+    test_clock_renewal
 );
+
+/// Stripe's test clock guide through async-stripe: a clock, a customer on
+/// it with a card as its invoice default, a monthly subscription, an
+/// advance of one period (and the hour the renewal stays a draft), polled
+/// until ready; the renewal is paid and the period moved.
+async fn test_clock_renewal(server: TestServer) {
+    use stripe_billing::invoice::ListInvoice;
+    use stripe_billing::subscription::{CreateSubscription, CreateSubscriptionItems};
+    use stripe_billing::test_helpers_test_clock::{
+        AdvanceTestHelpersTestClock, CreateTestHelpersTestClock, RetrieveTestHelpersTestClock,
+    };
+    use stripe_billing::{InvoiceBillingReason, InvoiceStatus, TestHelpersTestClockStatus};
+    use stripe_core::customer::CreateCustomerInvoiceSettings;
+
+    const T0: i64 = 1_767_225_600; // 2026-01-01
+    let client = sdk(&server, KEY);
+    let clock = CreateTestHelpersTestClock::new(T0)
+        .name("renewal")
+        .send(&client)
+        .await
+        .expect("clock");
+    assert_eq!(clock.status, TestHelpersTestClockStatus::Ready);
+    let mut settings = CreateCustomerInvoiceSettings::new();
+    settings.default_payment_method = Some("pm_card_visa".to_owned());
+    let customer = CreateCustomer::new()
+        .test_clock(clock.id.as_str())
+        .payment_method("pm_card_visa")
+        .invoice_settings(settings)
+        .send(&client)
+        .await
+        .expect("customer");
+    assert_eq!(customer.created, T0);
+    let price = server
+        .post(
+            "/v1/prices",
+            "currency=usd&unit_amount=1500&recurring[interval]=month&product_data[name]=Plan",
+        )
+        .await
+        .ok();
+    let mut item = CreateSubscriptionItems::new();
+    item.price = Some(common::id(&price));
+    let sub = CreateSubscription::new()
+        .customer(customer.id.as_str())
+        .items(vec![item])
+        .send(&client)
+        .await
+        .expect("subscription");
+    let end = sub.items.data[0].current_period_end;
+    assert_eq!(end, T0 + 31 * 86_400);
+    let advancing = AdvanceTestHelpersTestClock::new(clock.id.clone(), end + 3600)
+        .send(&client)
+        .await
+        .expect("advance");
+    assert_eq!(advancing.status, TestHelpersTestClockStatus::Advancing);
+    let started = std::time::Instant::now();
+    loop {
+        let now = RetrieveTestHelpersTestClock::new(clock.id.clone())
+            .send(&client)
+            .await
+            .expect("retrieve");
+        if now.status == TestHelpersTestClockStatus::Ready {
+            assert_eq!(now.frozen_time, end + 3600);
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let invoices = ListInvoice::new()
+        .subscription(sub.id.as_str())
+        .send(&client)
+        .await
+        .expect("invoices");
+    assert_eq!(invoices.data.len(), 2);
+    let renewal = &invoices.data[0];
+    assert_eq!(
+        renewal.billing_reason,
+        Some(InvoiceBillingReason::SubscriptionCycle)
+    );
+    assert_eq!(renewal.status, Some(InvoiceStatus::Paid));
+    assert_eq!(renewal.amount_paid, 1500);
+    let renewed = server
+        .get(&format!("/v1/subscriptions/{}", sub.id.as_str()))
+        .await
+        .ok();
+    assert_eq!(renewed["items"]["data"][0]["current_period_start"], end);
+}
