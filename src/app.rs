@@ -130,6 +130,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Ok(address) = listener.local_addr() {
+        state.listening_on(address);
+    }
     let (stop_workers, stopped) = tokio::sync::watch::channel(false);
     // Owned by this future: dropping it (a kill) ends them with the server.
     let mut workers = tokio::task::JoinSet::new();

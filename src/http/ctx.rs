@@ -63,7 +63,7 @@ impl Ctx {
             idempotency_key: None,
             expand: Vec::new(),
             client: ClientInfo::default(),
-            origin: state.public_url().unwrap_or_default().to_owned(),
+            origin: state.own_url(),
             unit: None,
             time: Arc::new(ObjectTime::undecided(false)),
         }

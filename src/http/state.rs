@@ -47,6 +47,9 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// Base URL for pages this server links to; None means the request's Host.
     pub public_url: Option<String>,
+    /// Where this server listens, for links made outside any request (a
+    /// renewal's authorization page) when there is no `PUBLIC_URL`.
+    pub listening_at: std::sync::OnceLock<String>,
     /// The objects every account starts with.
     pub fixtures: Fixtures,
     /// How events reach webhook endpoints.
@@ -88,6 +91,7 @@ impl AppState {
         Self(Arc::new(Shared {
             store: crate::store::Deadline::wrap(store),
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            listening_at: std::sync::OnceLock::new(),
             fixtures,
             webhooks,
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
@@ -236,6 +240,34 @@ impl AppState {
 
     pub fn public_url(&self) -> Option<&str> {
         self.0.public_url.as_deref()
+    }
+
+    /// Records where the server listens (an unspecified address becomes
+    /// `localhost`), once.
+    pub fn listening_on(&self, address: std::net::SocketAddr) {
+        let host = match address.ip() {
+            ip if ip.is_unspecified() => "localhost".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        let _ = self
+            .0
+            .listening_at
+            .set(format!("http://{host}:{}", address.port()));
+    }
+
+    /// The base URL of links this server makes outside a request:
+    /// `PUBLIC_URL`, else where it listens.
+    pub fn own_url(&self) -> String {
+        match self.public_url() {
+            Some(url) => url.to_owned(),
+            None => self
+                .0
+                .listening_at
+                .get()
+                .cloned()
+                .unwrap_or_else(|| "http://localhost:12111".to_owned()),
+        }
     }
 
     /// After a commit: events are waiting for the webhook worker.

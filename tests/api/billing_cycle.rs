@@ -461,10 +461,12 @@ async fn cancel_at_period_end_cancels_at_the_period_end(server: TestServer) {
         .await
         .ok();
     assert_eq!(updated["cancel_at"], end);
+    // Stripe's canceled_at: when the cancellation was requested.
+    assert_eq!(updated["canceled_at"], T0);
     advance(&server, &clock, end + 2 * HOUR).await;
     let ended = subscription(&server, &id(&sub)).await;
     assert_eq!(ended["status"], "canceled");
-    assert_eq!(ended["canceled_at"], end);
+    assert_eq!(ended["canceled_at"], T0);
     assert_eq!(ended["ended_at"], end);
     assert_eq!(invoices_of(&server, &id(&sub)).await.len(), 1);
 }
@@ -574,6 +576,64 @@ async fn amazon_pay_subscription_renews_for_a_year(server: TestServer) {
     assert_eq!(subscription(&server, &id(&sub)).await["status"], "active");
 }
 
+/// A renewal whose card needs authentication waits for the customer:
+/// past due, its PaymentIntent `requires_action`, no retries; the customer
+/// authenticating on the page pays it.
+async fn renewals_needing_authentication_wait_for_the_customer(server: TestServer) {
+    let clock = new_clock(&server, T0).await;
+    let customer = clock_customer(&server, &clock, "pm_card_visa").await;
+    let price = monthly_price(&server, 1500).await;
+    let sub = subscribe(&server, &customer, &price, "").await;
+    let card = server
+        .post(
+            "/v1/payment_methods/pm_card_authenticationRequired/attach",
+            &format!("customer={customer}"),
+        )
+        .await
+        .ok();
+    server
+        .post(
+            &format!("/v1/subscriptions/{}", id(&sub)),
+            &format!("default_payment_method={}", id(&card)),
+        )
+        .await
+        .ok();
+    let end = period_end(&sub);
+    advance(&server, &clock, end + HOUR).await;
+    assert_eq!(subscription(&server, &id(&sub)).await["status"], "past_due");
+    let renewal = invoices_of(&server, &id(&sub)).await.pop().unwrap();
+    assert_eq!(renewal["status"], "open");
+    assert!(renewal["next_payment_attempt"].is_null());
+    let waiting = server
+        .get("/v1/events?type=invoice.payment_action_required")
+        .await
+        .ok();
+    assert_eq!(waiting["data"][0]["created"], end + HOUR);
+    let expanded = server
+        .get(&format!("/v1/invoices/{}?expand[]=payments", id(&renewal)))
+        .await
+        .ok();
+    let intent_id = expanded["payments"]["data"][0]["payment"]["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let intent = server
+        .get(&format!("/v1/payment_intents/{intent_id}"))
+        .await
+        .ok();
+    assert_eq!(intent["status"], "requires_action");
+    // No return_url (nobody was there when it was charged): the page
+    // itself says it is done.
+    let (status, _, _) = common::submit(&common::redirect_url(&intent), "authorize").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let paid = server
+        .get(&format!("/v1/invoices/{}", id(&renewal)))
+        .await
+        .ok();
+    assert_eq!(paid["status"], "paid");
+    assert_eq!(subscription(&server, &id(&sub)).await["status"], "active");
+}
+
 /// A Checkout Session of a clock's customer expires on the clock's time.
 async fn checkout_sessions_expire_on_their_customers_clock(server: TestServer) {
     let clock = new_clock(&server, T0).await;
@@ -619,6 +679,7 @@ async fn checkout_sessions_expire_on_their_customers_clock(server: TestServer) {
 crate::backend_tests!(
     amazon_pay_subscription_renews_for_a_year,
     checkout_sessions_expire_on_their_customers_clock,
+    renewals_needing_authentication_wait_for_the_customer,
     renewal_is_paid_an_hour_after_the_period_ends,
     failed_renewals_are_retried_then_the_subscription_ends,
     smart_retries_cancel_after_eight_tries,

@@ -62,7 +62,10 @@ pub async fn cancel_now(
     {
         invoices::void_open(ctx, invoice, &mut writes).await?;
     }
-    doc["canceled_at"] = json!(now);
+    // A scheduled cancellation keeps the time it was requested at.
+    if doc["canceled_at"].is_null() || doc["cancel_at"].is_null() {
+        doc["canceled_at"] = json!(now);
+    }
     doc["ended_at"] = json!(now);
     doc["cancel_at_period_end"] = json!(false);
     doc["cancellation_details"]["reason"] = json!(options.reason);

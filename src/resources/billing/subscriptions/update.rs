@@ -129,25 +129,17 @@ fn apply_cancel(doc: &mut Value, request: &UpdateRequest, now: i64) {
         .period
         .and_then(|p| p.end)
         .unwrap_or(now);
-    match (request.cancel_at_period_end, &request.cancel_at) {
-        (Some(true), _) => {
-            doc["cancel_at_period_end"] = json!(true);
-            doc["cancel_at"] = json!(period_end);
-        }
-        (Some(false), None) => {
-            doc["cancel_at_period_end"] = json!(false);
-            doc["cancel_at"] = Value::Null;
-        }
-        (_, Some(Update::Set(at))) => {
-            doc["cancel_at_period_end"] = json!(false);
-            doc["cancel_at"] = json!(at);
-        }
-        (_, Some(Update::Unset)) => {
-            doc["cancel_at_period_end"] = json!(false);
-            doc["cancel_at"] = Value::Null;
-        }
-        _ => {}
-    }
+    // Stripe's `canceled_at` of a scheduled cancellation is the time it was
+    // requested, not when it takes effect.
+    let (at_period_end, cancel_at) = match (request.cancel_at_period_end, &request.cancel_at) {
+        (Some(true), _) => (true, Some(period_end)),
+        (Some(false), None) | (_, Some(Update::Unset)) => (false, None),
+        (_, Some(Update::Set(at))) => (false, Some(*at)),
+        _ => return,
+    };
+    doc["cancel_at_period_end"] = json!(at_period_end);
+    doc["cancel_at"] = json!(cancel_at);
+    doc["canceled_at"] = json!(cancel_at.map(|_| now));
 }
 
 /// `trial_end`: `now` ends a trial (returns true when one was running, so
