@@ -142,10 +142,12 @@ def test_cancel_at_period_end_cancels_at_the_period_end():
     customer = customer_on(clock)
     sub = stripe.Subscription.create(customer=customer.id, items=[{"price": monthly_price(1500).id}])
     end = sub["items"].data[0].current_period_end
-    stripe.Subscription.modify(sub.id, cancel_at_period_end=True)
+    scheduled = stripe.Subscription.modify(sub.id, cancel_at_period_end=True)
+    # Stripe's canceled_at: the time the cancellation was requested.
+    assert scheduled.cancel_at == end and scheduled.canceled_at == T0
     advance(clock, end + 2 * HOUR)
     ended = stripe.Subscription.retrieve(sub.id)
-    assert ended.status == "canceled" and ended.ended_at == end
+    assert ended.status == "canceled" and ended.ended_at == end and ended.canceled_at == T0
     assert len(invoices_of(sub)) == 1
 
 

@@ -11,7 +11,7 @@ use crate::http::error::{ApiError, ApiResult, Named};
 use crate::http::params::{Params, Patch, Update, address, nullable_text};
 use crate::http::search::{self, FieldKind};
 use crate::ids;
-use crate::resources::billing::settings;
+use crate::resources::billing::{settings, subscriptions};
 use crate::resources::payments::payment_methods;
 use crate::store::{Filter, ListQuery, Record, Write};
 
@@ -520,26 +520,41 @@ async fn delete_customer(
 ) -> ApiResult<Json<Value>> {
     params.finish()?;
     let deleted = ctx
-        .mutate("customer", &id, "id", |record| {
+        .retry(|| async {
+            let record = ctx.load("customer", &id, "id").await?;
             if record.deleted {
                 return Err(ApiError::no_such("customer", &id, "id"));
             }
             let tombstone = json!({"id": id, "object": "customer", "deleted": true});
-            Ok((delete_writes(&ctx, &record), tombstone))
+            Ok((delete_writes(&ctx, &record).await?, tombstone))
         })
         .await?;
     Ok(Json(deleted))
 }
 
-/// A customer's deletion: its tombstone and `customer.deleted`.
-pub fn delete_writes(ctx: &Ctx, record: &Record) -> Vec<Write> {
+/// A customer's deletion: its live subscriptions canceled (as Stripe
+/// does), then its tombstone and `customer.deleted`.
+pub async fn delete_writes(ctx: &Ctx, record: &Record) -> ApiResult<Vec<Write>> {
+    let mut writes = Vec::new();
+    let mut subscriptions = ListQuery::new("subscription");
+    subscriptions
+        .filters
+        .push(Filter::Customer(record.id.clone()));
+    subscriptions.limit = i64::MAX;
+    for sub in ctx.list_records(&subscriptions).await? {
+        if !matches!(
+            sub.data["status"].as_str(),
+            Some("canceled" | "incomplete_expired")
+        ) {
+            writes.extend(subscriptions::cancel_writes(ctx, &sub).await?);
+        }
+    }
     let tombstone = json!({"id": record.id, "object": "customer", "deleted": true});
     let mut replaced = record.with_data(tombstone);
     replaced.deleted = true;
-    vec![
-        Write::Update(replaced),
-        ctx.event("customer.deleted", &record.data, None),
-    ]
+    writes.push(Write::Update(replaced));
+    writes.push(ctx.event("customer.deleted", &record.data, None));
+    Ok(writes)
 }
 
 async fn list_customers(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>> {

@@ -634,6 +634,28 @@ async fn renewals_needing_authentication_wait_for_the_customer(server: TestServe
     assert_eq!(subscription(&server, &id(&sub)).await["status"], "active");
 }
 
+/// Deleting a customer cancels its subscriptions, as Stripe does: nothing
+/// of theirs renews afterwards.
+async fn deleting_a_customer_cancels_its_subscriptions(server: TestServer) {
+    let clock = new_clock(&server, T0).await;
+    let customer = clock_customer(&server, &clock, "pm_card_visa").await;
+    let price = monthly_price(&server, 1500).await;
+    let sub = subscribe(&server, &customer, &price, "").await;
+    let deleted = server
+        .delete(&format!("/v1/customers/{customer}"))
+        .await
+        .ok();
+    assert_eq!(deleted["deleted"], true);
+    let canceled = subscription(&server, &id(&sub)).await;
+    assert_eq!(canceled["status"], "canceled");
+    assert_eq!(canceled["canceled_at"], T0);
+    let types = server.event_types("limit=2").await;
+    assert_eq!(types, ["customer.deleted", "customer.subscription.deleted"]);
+    let ready = advance(&server, &clock, period_end(&sub) + HOUR).await;
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(invoices_of(&server, &id(&sub)).await.len(), 1);
+}
+
 /// A Checkout Session of a clock's customer expires on the clock's time.
 async fn checkout_sessions_expire_on_their_customers_clock(server: TestServer) {
     let clock = new_clock(&server, T0).await;
@@ -680,6 +702,7 @@ crate::backend_tests!(
     amazon_pay_subscription_renews_for_a_year,
     checkout_sessions_expire_on_their_customers_clock,
     renewals_needing_authentication_wait_for_the_customer,
+    deleting_a_customer_cancels_its_subscriptions,
     renewal_is_paid_an_hour_after_the_period_ends,
     failed_renewals_are_retried_then_the_subscription_ends,
     smart_retries_cancel_after_eight_tries,

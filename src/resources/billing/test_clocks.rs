@@ -260,15 +260,7 @@ async fn delete_test_clock(
         .push(Filter::Field("test_clock", vec![json!(id)]));
     query.limit = i64::MAX;
     for customer in ctx.list_records(&query).await? {
-        let mut subs = ListQuery::new("subscription");
-        subs.filters.push(Filter::Customer(customer.id.clone()));
-        subs.limit = i64::MAX;
-        for sub in ctx.list_records(&subs).await? {
-            if status_is_live(&sub.data) {
-                writes.extend(subscriptions::cancel_writes(&ctx, &sub).await?);
-            }
-        }
-        writes.extend(customers::delete_writes(&ctx, &customer));
+        writes.extend(customers::delete_writes(&ctx, &customer).await?);
     }
     let tombstone = json!({"id": id, "object": CLOCK_OBJECT, "deleted": true});
     let mut replaced = record.with_data(tombstone.clone());
@@ -280,11 +272,4 @@ async fn delete_test_clock(
     writes.push(ctx.event("test_helpers.test_clock.deleted", &record.data, None));
     ctx.commit(&writes).await?;
     Ok(Json(tombstone))
-}
-
-fn status_is_live(sub: &Value) -> bool {
-    !matches!(
-        sub["status"].as_str(),
-        Some("canceled" | "incomplete_expired")
-    )
 }
