@@ -572,11 +572,11 @@ async fn list_customers(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>
             .filters
             .push(Filter::Field("email", vec![json!(email)]));
     }
-    if let Some(clock) = test_clock {
-        query
-            .filters
-            .push(Filter::Field("test_clock", vec![json!(clock)]));
-    }
+    // As Stripe: a test clock's customers only when their clock is named.
+    query.filters.push(match test_clock {
+        Some(clock) => Filter::Field("test_clock", vec![json!(clock)]),
+        None => Filter::Absent("test_clock"),
+    });
     ctx.list(query, &paging, "/v1/customers").await
 }
 

@@ -218,6 +218,8 @@ pub enum Filter {
     ArrayContains(&'static str, String),
     /// A dotted JSON path naming an integer within the range.
     FieldRange(&'static str, Range),
+    /// A dotted JSON path that is null or missing.
+    Absent(&'static str),
     /// A top-level string field equal to this lower-case ASCII text,
     /// ignoring ASCII case: what the index on `email` answers.
     Folded(&'static str, String),
@@ -464,6 +466,7 @@ impl Filter {
             Filter::FieldRange(path, range) => at(path)
                 .and_then(Value::as_i64)
                 .is_some_and(|v| range.contains(v)),
+            Filter::Absent(path) => at(path).is_none_or(Value::is_null),
             Filter::Folded(field, text) => record.data[field]
                 .as_str()
                 .is_some_and(|v| v.to_ascii_lowercase() == *text),

@@ -128,7 +128,7 @@ fn filter_unmatchable(filter: &Filter) -> bool {
         | Filter::Folded(_, text) => unmatchable(text),
         // Any one value with a NUL would fail the whole query.
         Filter::Field(_, values) => values.iter().any(value_unmatchable),
-        Filter::FieldRange(..) => false,
+        Filter::FieldRange(..) | Filter::Absent(_) => false,
     }
 }
 
@@ -250,6 +250,11 @@ impl Store for PostgresStore {
             match filter {
                 Filter::Customer(customer) => {
                     sql.push(" AND customer = ").push_bind(customer.clone());
+                }
+                Filter::Absent(path) => {
+                    sql.push(" AND (data #>> ")
+                        .push_bind(path_segments(path))
+                        .push(") IS NULL");
                 }
                 Filter::Field(path, values) => {
                     sql.push(" AND (data #>> ")

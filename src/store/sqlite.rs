@@ -300,6 +300,11 @@ impl Store for SqliteStore {
                     }
                     sql.push(")");
                 }
+                Filter::Absent(path) => {
+                    sql.push(" AND json_extract(data, ")
+                        .push_bind(json_path(path))
+                        .push(") IS NULL");
+                }
                 Filter::FieldPrefix(path, prefix) => {
                     sql.push(" AND substr(json_extract(data, ")
                         .push_bind(json_path(path))

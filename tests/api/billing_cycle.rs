@@ -161,6 +161,21 @@ async fn renewal_is_paid_an_hour_after_the_period_ends(server: TestServer) {
         .await
         .ok();
     assert_eq!(elsewhere["data"].as_array().unwrap().len(), 0);
+    // As in Stripe, lists leave a clock's objects out unless asked for them.
+    for path in ["/v1/customers", "/v1/subscriptions", "/v1/invoices"] {
+        let all = server.get(path).await.ok();
+        assert_eq!(all["data"].as_array().unwrap().len(), 0, "{path}: {all}");
+    }
+    let by_customer = server
+        .get(&format!("/v1/invoices?customer={customer}"))
+        .await
+        .ok();
+    assert_eq!(by_customer["data"].as_array().unwrap().len(), 1);
+    let customers = server
+        .get(&format!("/v1/customers?test_clock={clock}"))
+        .await
+        .ok();
+    assert_eq!(customers["data"][0]["id"], customer.as_str());
     let before = newest_event(&server).await;
     // At the period's end: the next period, its invoice a draft.
     advance(&server, &clock, end).await;

@@ -588,6 +588,11 @@ async fn list_invoices(Call { ctx, mut params }: Call) -> ApiResult<Json<Value>>
     )?;
     params.finish()?;
     let mut query = ListQuery::new("invoice");
+    // As Stripe: a test clock's invoices only when their customer or
+    // subscription is named.
+    if customer.is_none() && subscription.is_none() {
+        query.filters.push(Filter::Absent("test_clock"));
+    }
     if let Some(customer) = customer {
         query.filters.push(Filter::Customer(customer));
     }

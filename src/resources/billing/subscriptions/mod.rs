@@ -229,6 +229,11 @@ async fn list_subscriptions(Call { ctx, mut params }: Call) -> ApiResult<Json<Va
     params.take_node("automatic_tax");
     params.finish()?;
     let mut query = ListQuery::new("subscription");
+    // As Stripe: a test clock's subscriptions only when their clock or
+    // customer is named.
+    if customer.is_none() && test_clock.is_none() {
+        query.filters.push(Filter::Absent("test_clock"));
+    }
     if let Some(customer) = customer {
         query.filters.push(Filter::Customer(customer));
     }
