@@ -671,6 +671,51 @@ async fn deleting_a_customer_cancels_its_subscriptions(server: TestServer) {
     assert_eq!(invoices_of(&server, &id(&sub)).await.len(), 1);
 }
 
+/// `cancel_at` in the middle of a period cancels then; trials without a
+/// payment method end as `end_behavior` says: `cancel` cancels,
+/// `create_invoice` (the default) invoices and falls past due.
+async fn scheduled_ends_and_trials_without_a_payment_method(server: TestServer) {
+    let clock = new_clock(&server, T0).await;
+    let customer = clock_customer(&server, &clock, "pm_card_visa").await;
+    let price = monthly_price(&server, 1500).await;
+    let sub = subscribe(
+        &server,
+        &customer,
+        &price,
+        &format!("&cancel_at={}", T0 + 10 * DAY),
+    )
+    .await;
+    advance(&server, &clock, T0 + 10 * DAY).await;
+    let ended = subscription(&server, &id(&sub)).await;
+    assert_eq!(ended["status"], "canceled");
+    assert_eq!(ended["ended_at"], T0 + 10 * DAY);
+    let bare = server
+        .post("/v1/customers", &format!("test_clock={clock}"))
+        .await
+        .ok();
+    let canceling = subscribe(
+        &server,
+        &id(&bare),
+        &price,
+        "&trial_period_days=3&trial_settings[end_behavior][missing_payment_method]=cancel",
+    )
+    .await;
+    let invoicing = subscribe(&server, &id(&bare), &price, "&trial_period_days=3").await;
+    advance(&server, &clock, T0 + 13 * DAY + HOUR).await;
+    let canceled = subscription(&server, &id(&canceling)).await;
+    assert_eq!(canceled["status"], "canceled");
+    assert_eq!(canceled["canceled_at"], T0 + 13 * DAY);
+    assert_eq!(invoices_of(&server, &id(&canceling)).await.len(), 1);
+    assert_eq!(
+        subscription(&server, &id(&invoicing)).await["status"],
+        "past_due"
+    );
+    let open = invoices_of(&server, &id(&invoicing)).await.pop().unwrap();
+    assert_eq!(open["status"], "open");
+    assert_eq!(open["attempt_count"], 1);
+    assert!(open["next_payment_attempt"].is_null());
+}
+
 /// A Checkout Session of a clock's customer expires on the clock's time.
 async fn checkout_sessions_expire_on_their_customers_clock(server: TestServer) {
     let clock = new_clock(&server, T0).await;
@@ -718,6 +763,7 @@ crate::backend_tests!(
     checkout_sessions_expire_on_their_customers_clock,
     renewals_needing_authentication_wait_for_the_customer,
     deleting_a_customer_cancels_its_subscriptions,
+    scheduled_ends_and_trials_without_a_payment_method,
     renewal_is_paid_an_hour_after_the_period_ends,
     failed_renewals_are_retried_then_the_subscription_ends,
     smart_retries_cancel_after_eight_tries,
