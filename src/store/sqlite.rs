@@ -282,61 +282,7 @@ impl Store for SqliteStore {
             sql.push(" AND deleted = 0");
         }
         for filter in &query.filters {
-            match filter {
-                Filter::Customer(customer) => {
-                    sql.push(" AND customer = ").push_bind(customer.clone());
-                }
-                Filter::Field(path, values) => {
-                    sql.push(" AND json_extract(data, ")
-                        .push_bind(json_path(path))
-                        .push(") IN (");
-                    let mut list = sql.separated(", ");
-                    for value in values {
-                        match value {
-                            Value::Bool(b) => list.push_bind(i64::from(*b)),
-                            Value::Number(n) => list.push_bind(n.as_i64().unwrap_or_default()),
-                            other => list.push_bind(other.as_str().unwrap_or_default().to_owned()),
-                        };
-                    }
-                    sql.push(")");
-                }
-                Filter::Absent(path) => {
-                    sql.push(" AND json_extract(data, ")
-                        .push_bind(json_path(path))
-                        .push(") IS NULL");
-                }
-                Filter::FieldPrefix(path, prefix) => {
-                    sql.push(" AND substr(json_extract(data, ")
-                        .push_bind(json_path(path))
-                        .push("), 1, ")
-                        .push_bind(prefix.chars().count() as i64)
-                        .push(") = ")
-                        .push_bind(prefix.clone());
-                }
-                Filter::ArrayContains(path, value) => {
-                    sql.push(" AND EXISTS (SELECT 1 FROM json_each(data, ")
-                        .push_bind(json_path(path))
-                        .push(") WHERE json_each.value = ")
-                        .push_bind(value.clone())
-                        .push(")");
-                }
-                Filter::Folded(field, text) => {
-                    // Written as the index is, so SQLite uses it.
-                    sql.push(format!(
-                        " AND lower(json_extract(data, '{}')) = ",
-                        json_path(literal(field))
-                    ))
-                    .push_bind(text.clone());
-                }
-                Filter::FieldRange(path, range) => {
-                    for (op, bound) in range.bounds() {
-                        sql.push(" AND json_extract(data, ")
-                            .push_bind(json_path(path))
-                            .push(format!(") {op} "))
-                            .push_bind(bound);
-                    }
-                }
-            }
+            push_filter(&mut sql, filter);
         }
         let range = &query.created;
         for (op, bound) in [
@@ -696,6 +642,65 @@ impl Store for SqliteStore {
 
     async fn clock_has_due(&self, test_clock: &str, up_to: i64) -> StoreResult<bool> {
         super::sqlite_due::clock_has_due(&self.writer, test_clock, up_to).await
+    }
+}
+
+/// One list filter as SQL, appended to `sql`.
+fn push_filter(sql: &mut QueryBuilder<'_, Sqlite>, filter: &Filter) {
+    match filter {
+        Filter::Customer(customer) => {
+            sql.push(" AND customer = ").push_bind(customer.clone());
+        }
+        Filter::Field(path, values) => {
+            sql.push(" AND json_extract(data, ")
+                .push_bind(json_path(path))
+                .push(") IN (");
+            let mut list = sql.separated(", ");
+            for value in values {
+                match value {
+                    Value::Bool(b) => list.push_bind(i64::from(*b)),
+                    Value::Number(n) => list.push_bind(n.as_i64().unwrap_or_default()),
+                    other => list.push_bind(other.as_str().unwrap_or_default().to_owned()),
+                };
+            }
+            sql.push(")");
+        }
+        Filter::Absent(path) => {
+            sql.push(" AND json_extract(data, ")
+                .push_bind(json_path(path))
+                .push(") IS NULL");
+        }
+        Filter::FieldPrefix(path, prefix) => {
+            sql.push(" AND substr(json_extract(data, ")
+                .push_bind(json_path(path))
+                .push("), 1, ")
+                .push_bind(prefix.chars().count() as i64)
+                .push(") = ")
+                .push_bind(prefix.clone());
+        }
+        Filter::ArrayContains(path, value) => {
+            sql.push(" AND EXISTS (SELECT 1 FROM json_each(data, ")
+                .push_bind(json_path(path))
+                .push(") WHERE json_each.value = ")
+                .push_bind(value.clone())
+                .push(")");
+        }
+        Filter::Folded(field, text) => {
+            // Written as the index is, so SQLite uses it.
+            sql.push(format!(
+                " AND lower(json_extract(data, '{}')) = ",
+                json_path(literal(field))
+            ))
+            .push_bind(text.clone());
+        }
+        Filter::FieldRange(path, range) => {
+            for (op, bound) in range.bounds() {
+                sql.push(" AND json_extract(data, ")
+                    .push_bind(json_path(path))
+                    .push(format!(") {op} "))
+                    .push_bind(bound);
+            }
+        }
     }
 }
 

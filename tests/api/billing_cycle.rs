@@ -114,7 +114,7 @@ pub(crate) fn period_end(sub: &Value) -> i64 {
 
 /// Events newer than `after` (an event id, or all), oldest first, as
 /// (type, created).
-async fn events_since(server: &TestServer, after: Option<&str>) -> Vec<(String, i64)> {
+pub(crate) async fn events_since(server: &TestServer, after: Option<&str>) -> Vec<(String, i64)> {
     let query = match after {
         Some(id) => format!("limit=100&ending_before={id}"),
         None => "limit=100".to_owned(),
@@ -133,6 +133,22 @@ async fn events_since(server: &TestServer, after: Option<&str>) -> Vec<(String, 
         .collect();
     all.reverse();
     all
+}
+
+/// The PaymentIntent collecting an invoice.
+async fn intent_of(server: &TestServer, invoice: &Value) -> Value {
+    let expanded = server
+        .get(&format!("/v1/invoices/{}?expand[]=payments", id(invoice)))
+        .await
+        .ok();
+    let intent = expanded["payments"]["data"][0]["payment"]["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server
+        .get(&format!("/v1/payment_intents/{intent}"))
+        .await
+        .ok()
 }
 
 async fn newest_event(server: &TestServer) -> String {
@@ -564,18 +580,7 @@ async fn amazon_pay_subscription_renews_for_a_year(server: TestServer) {
     assert_eq!(failed["status"], "open");
     assert_eq!(failed["attempt_count"], 1);
     assert!(failed["next_payment_attempt"].is_null());
-    let expanded = server
-        .get(&format!("/v1/invoices/{}?expand[]=payments", id(&failed)))
-        .await
-        .ok();
-    let intent_id = expanded["payments"]["data"][0]["payment"]["payment_intent"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let intent = server
-        .get(&format!("/v1/payment_intents/{intent_id}"))
-        .await
-        .ok();
+    let intent = intent_of(&server, &failed).await;
     assert_eq!(
         intent["last_payment_error"]["code"],
         "payment_intent_mandate_invalid"
@@ -624,18 +629,7 @@ async fn renewals_needing_authentication_wait_for_the_customer(server: TestServe
         .await
         .ok();
     assert_eq!(waiting["data"][0]["created"], end + HOUR);
-    let expanded = server
-        .get(&format!("/v1/invoices/{}?expand[]=payments", id(&renewal)))
-        .await
-        .ok();
-    let intent_id = expanded["payments"]["data"][0]["payment"]["payment_intent"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let intent = server
-        .get(&format!("/v1/payment_intents/{intent_id}"))
-        .await
-        .ok();
+    let intent = intent_of(&server, &renewal).await;
     assert_eq!(intent["status"], "requires_action");
     // No return_url (nobody was there when it was charged): the page
     // itself says it is done.

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::billing_cycle::{
-    DAY, HOUR, T0, advance, clock_customer, invoices_of, monthly_price, new_clock, subscribe,
-    wait_ready,
+    DAY, HOUR, T0, advance, clock_customer, events_since, invoices_of, monthly_price, new_clock,
+    subscribe, wait_ready,
 };
 use crate::common::observed::{Observed, OnCommit};
 use crate::common::{Backend, TestServer, Tune, id};
@@ -173,19 +173,7 @@ async fn an_advance_is_forwarded_in_simulated_time_order(server: TestServer) {
     let (clock, _) = three_subscriptions(&server).await;
     let target = T0 + 62 * DAY;
     advance(&server, &clock, target).await;
-    let listed = server.get("/v1/events?limit=100").await.ok();
-    let mut expected: Vec<(String, i64)> = listed["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["type"].as_str().unwrap().to_owned(),
-                e["created"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    expected.reverse();
+    let expected = events_since(&server, None).await;
     let started = std::time::Instant::now();
     while received.lock().unwrap().len() < expected.len() {
         assert!(

@@ -2,12 +2,12 @@
 //! delete (with its customers), advance (and Stripe's limits), customers
 //! on a clock's time, the limits lifted through `/_config/billing`, and
 //! changes refused while a clock advances.
-use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stripe_twin::store::Write;
 
+use crate::billing_cycle::wait_ready;
 use crate::common::{Reply, TestServer, id, utc};
 
 const DAY: i64 = 86_400;
@@ -43,23 +43,6 @@ async fn clock_customer(server: &TestServer, clock: &str) -> Reply {
     server
         .post("/v1/customers", &format!("test_clock={clock}"))
         .await
-}
-
-async fn wait_ready(server: &TestServer, clock: &str) -> Value {
-    let path = format!("{CLOCKS}/{clock}");
-    let started = Instant::now();
-    loop {
-        let now = server.get(&path).await.ok();
-        if now["status"] != "advancing" {
-            assert_eq!(now["status"], "ready", "{now}");
-            return now;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "still advancing: {now}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The events of the account, oldest first.
