@@ -43,9 +43,12 @@ ROOTS = [
     "plan",
     "price",
     "product",
+    "refund",
     "setup_intent",
     "subscription",
     "subscription_item",
+    "test_helpers.test_clock",
+    "deleted_test_helpers.test_clock",
     "webhook_endpoint",
 ]
 

@@ -29,7 +29,8 @@ use crate::resources::billing::{invoices, subscriptions, test_clocks};
 use crate::resources::catalog::{prices, products};
 use crate::resources::checkout::sessions as checkout_sessions;
 use crate::resources::payments::{
-    balance_transactions, charges, mandates, payment_intents, payment_methods, setup_intents,
+    balance_transactions, charges, mandates, payment_intents, payment_methods, refunds,
+    setup_intents,
 };
 use crate::resources::{customers, events, webhook_endpoints};
 use crate::store::Store;
@@ -80,6 +81,7 @@ pub fn app(state: AppState) -> Router {
         .merge(mandates::router())
         .merge(payment_intents::router())
         .merge(charges::router())
+        .merge(refunds::router())
         .merge(balance_transactions::router())
         .merge(invoices::router())
         .merge(subscriptions::router())
@@ -164,6 +166,7 @@ fn due_kinds() -> scheduler::Kinds {
             balance_transactions::AVAILABLE_KIND,
             balance_transactions::make_available,
         )
+        .on(refunds::SETTLE_KIND, refunds::settle_when_due)
         .on(subscriptions::RENEWAL_KIND, subscriptions::renew_when_due)
         .on(
             subscriptions::TRIAL_WILL_END_KIND,

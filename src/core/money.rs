@@ -54,6 +54,19 @@ pub fn prorate(amount: i64, part: i64, whole: i64) -> i64 {
     i64::try_from(rounded).unwrap_or(if rounded < 0 { i64::MIN } else { i64::MAX })
 }
 
+/// An amount as Stripe's messages write it: `$93.90`, `-€5.00`.
+pub fn display(amount: i64, currency: &str) -> String {
+    let sign = if amount < 0 { "-" } else { "" };
+    let amount = amount.unsigned_abs();
+    let symbol = match currency {
+        "usd" => "$",
+        "eur" => "€",
+        "gbp" => "£",
+        _ => "",
+    };
+    format!("{sign}{symbol}{}.{:02}", amount / 100, amount % 100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

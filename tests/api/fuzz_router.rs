@@ -82,8 +82,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/payment_intents/search", "G"),
     ("/v1/charges/search", "G"),
     ("/v1/invoices/search", "G"),
-    ("/v1/refunds", "P"),
+    ("/v1/refunds", "GP"),
+    ("/v1/refunds/{}", "GP"),
     ("/v1/refunds/{}/cancel", "P"),
+    ("/v1/charges/{}/refunds", "GP"),
+    ("/v1/test_helpers/test_clocks", "GP"),
+    ("/v1/test_helpers/test_clocks/{}", "GD"),
+    ("/v1/test_helpers/test_clocks/{}/advance", "P"),
     ("/v1/nothing/{}", "G"),
 ];
 

@@ -32,6 +32,7 @@ mod pages;
 mod payment_intents;
 mod payment_methods;
 mod products_prices;
+mod refunds;
 mod registry;
 mod scheduler;
 mod sdk_async_stripe;

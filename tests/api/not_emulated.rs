@@ -292,16 +292,16 @@ fn unsupported_header(reply: &common::Reply) -> Option<&str> {
 
 async fn stripe_operations_not_emulated_say_so(server: TestServer) {
     for (method, path, operation) in [
-        (Method::POST, "/v1/refunds", "POST /v1/refunds"),
+        (Method::GET, "/v1/disputes", "GET /v1/disputes"),
         (
             Method::GET,
-            "/v1/refunds/re_3MtwBwLkdIwHu7ix28a3tqPa",
-            "GET /v1/refunds/{refund}",
+            "/v1/disputes/dp_3MtwBwLkdIwHu7ix28a3tqPa",
+            "GET /v1/disputes/{dispute}",
         ),
         (
             Method::POST,
-            "/v1/refunds/re_1/cancel",
-            "POST /v1/refunds/{refund}/cancel",
+            "/v1/disputes/dp_1/close",
+            "POST /v1/disputes/{dispute}/close",
         ),
         (Method::POST, "/v1/coupons", "POST /v1/coupons"),
         (

@@ -1,5 +1,5 @@
 //! `/v1/charges`: the charges PaymentIntents make, as far as they need them
-//! (`latest_charge`, retrieve and list).
+//! (`latest_charge`, retrieve and list); refunds change them (`refunds`).
 
 use axum::extract::Path;
 use axum::routing::get;
@@ -22,7 +22,7 @@ pub const SPEC: ObjectSpec = ObjectSpec::new("charge", "ch")
         ("payment_intent", to("payment_intent")),
         ("balance_transaction", to("balance_transaction")),
         ("invoice", to("invoice")),
-        // Stripe stopped including refunds in 2022-11-15; none are made here.
+        // Stripe stopped including refunds in 2022-11-15: listed when expanded.
         (
             "refunds",
             Expansion::Children {

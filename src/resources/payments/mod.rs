@@ -1,5 +1,5 @@
 //! Payments: payment methods and Stripe's test cards, mandates, the two
-//! intents (`intents` holds what they share), charges and balance
+//! intents (`intents` holds what they share), charges, refunds and balance
 //! transactions.
 pub mod balance_transactions;
 pub mod charges;
@@ -8,5 +8,6 @@ pub mod intents;
 pub mod mandates;
 pub mod payment_intents;
 pub mod payment_methods;
+pub mod refunds;
 pub mod setup_intents;
 pub mod test_cards;

@@ -556,3 +556,25 @@ mod tests {
         assert_eq!(parse_behavior(""), Behavior::Succeeds);
     }
 }
+
+/// What refunding a charge of a test card does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundBehavior {
+    /// Succeeds at once.
+    Succeeds,
+    /// Pending, then succeeded (4000 0000 0000 7726, `pm_card_pendingRefund`).
+    Pending,
+    /// Succeeded, then failed (4000 0000 0000 5126, `pm_card_refundFail`).
+    FailsLater,
+}
+
+/// The refund behaviour of the card a charge's `payment_method_details.card`
+/// describes: the two refund test numbers, told apart by their last digits
+/// (no other test number ends in them).
+pub fn refund_behavior(card: &Value) -> RefundBehavior {
+    match (card["brand"].as_str(), card["last4"].as_str()) {
+        (Some("visa"), Some("7726")) => RefundBehavior::Pending,
+        (Some("visa"), Some("5126")) => RefundBehavior::FailsLater,
+        _ => RefundBehavior::Succeeds,
+    }
+}

@@ -567,7 +567,7 @@ pub async fn error_flows(twin: &Recorder<'_>) {
     twin.fail(Method::GET, "/v1/nowhere", "", StatusCode::NOT_FOUND)
         .await;
     // A Stripe operation stripe-twin does not emulate.
-    twin.fail(Method::GET, "/v1/refunds", "", StatusCode::NOT_FOUND)
+    twin.fail(Method::GET, "/v1/disputes", "", StatusCode::NOT_FOUND)
         .await;
     twin.fail(
         Method::POST,
@@ -605,6 +605,69 @@ pub async fn drive_everything(twin: &Recorder<'_>) {
     billing_flows(twin, &customer, &monthly, &amazon_pm).await;
     checkout_flows(twin, &customer, &monthly, &one_time).await;
     webhook_endpoint_flows(twin).await;
+    refund_and_clock_flows(twin).await;
     error_flows(twin).await;
     event_flows(twin).await;
+}
+
+/// Refunds (partial, legacy, expanded on their charge) and a test clock's
+/// life (created, advanced with a customer's subscription on it, deleted).
+async fn refund_and_clock_flows(twin: &Recorder<'_>) {
+    let paid = twin
+        .post(
+            "/v1/payment_intents",
+            "amount=1500&currency=usd&payment_method=pm_card_visa&payment_method_types[]=card&confirm=true",
+        )
+        .await;
+    let charge = paid["latest_charge"].as_str().unwrap().to_owned();
+    let refund = twin
+        .post(
+            "/v1/refunds?expand[]=charge",
+            &format!("charge={charge}&amount=500"),
+        )
+        .await;
+    twin.get(&format!("/v1/refunds/{}", id(&refund))).await;
+    twin.post(&format!("/v1/charges/{charge}/refund"), "").await;
+    twin.get(&format!("/v1/charges/{charge}/refunds")).await;
+    twin.get(&format!("/v1/charges/{charge}?expand[]=refunds"))
+        .await;
+    let clock = twin
+        .post(
+            "/v1/test_helpers/test_clocks",
+            "frozen_time=1767225600&name=shapes",
+        )
+        .await;
+    let clock_id = id(&clock);
+    let customer = twin
+        .post(
+            "/v1/customers",
+            &format!("test_clock={clock_id}&payment_method=pm_card_visa&invoice_settings[default_payment_method]=pm_card_visa"),
+        )
+        .await;
+    twin.post(
+        "/v1/subscriptions",
+        &format!("customer={}&items[0][price]={MONTHLY_PRICE}", id(&customer)),
+    )
+    .await;
+    let advancing = twin
+        .post(
+            &format!("/v1/test_helpers/test_clocks/{clock_id}/advance"),
+            &format!("frozen_time={}", 1_767_225_600 + 31 * 86_400 + 3600),
+        )
+        .await;
+    assert_eq!(advancing["status"], "advancing");
+    for _ in 0..500 {
+        let now = twin
+            .get(&format!("/v1/test_helpers/test_clocks/{clock_id}"))
+            .await;
+        if now["status"] == "ready" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    twin.get(&format!("/v1/invoices?customer={}", id(&customer)))
+        .await;
+    twin.get("/v1/test_helpers/test_clocks").await;
+    twin.delete(&format!("/v1/test_helpers/test_clocks/{clock_id}"))
+        .await;
 }

@@ -6,21 +6,10 @@
 use serde_json::{Value, json};
 
 use super::items::{interval_of, metered, unit_amount};
+use crate::core::money::display as money;
 use crate::http::api::Ctx;
 use crate::http::error::ApiResult;
 use crate::resources::billing::invoices::Line;
-
-fn money(amount: i64, currency: &str) -> String {
-    let sign = if amount < 0 { "-" } else { "" };
-    let amount = amount.abs();
-    let symbol = match currency {
-        "usd" => "$",
-        "eur" => "€",
-        "gbp" => "£",
-        _ => "",
-    };
-    format!("{sign}{symbol}{}.{:02}", amount / 100, amount % 100)
-}
 
 async fn product_name(ctx: &Ctx, price: &Value) -> ApiResult<String> {
     let id = price["product"].as_str().unwrap_or_default();
