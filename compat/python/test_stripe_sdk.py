@@ -359,3 +359,28 @@ def test_idempotency_error():
     with pytest.raises(stripe.IdempotencyError) as ei:
         stripe.Customer.create(email=f"{uniq('idem2')}@example.com", idempotency_key=key)
     assert ei.value.http_status == 400
+
+
+# --------------------------------------------------------------------------
+# Refunds
+# --------------------------------------------------------------------------
+
+
+def test_partial_refunds_then_over_refund_refused():
+    pi = stripe.PaymentIntent.create(
+        amount=2000, currency="usd", payment_method="pm_card_visa", payment_method_types=["card"], confirm=True
+    )
+    first = stripe.Refund.create(payment_intent=pi.id, amount=500)
+    assert first.status == "succeeded" and first.amount == 500
+    second = stripe.Refund.create(charge=pi.latest_charge, amount=1000)
+    assert second.charge == pi.latest_charge
+    charge = stripe.Charge.retrieve(pi.latest_charge)
+    assert charge.amount_refunded == 1500 and charge.refunded is False
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe.Refund.create(charge=charge.id, amount=600)
+    assert refused.value.code == "amount_too_large"
+    assert "greater than unrefunded amount on charge ($5.00)" in str(refused.value)
+    listed = stripe.Refund.list(charge=charge.id)
+    assert [r.id for r in listed.data] == [second.id, first.id]
+    updated = stripe.Refund.modify(first.id, metadata={"order": "7"})
+    assert updated.metadata["order"] == "7"
