@@ -23,11 +23,6 @@ impl Clock {
     pub fn now_ms(&self) -> i64 {
         wall_ms()
     }
-
-    /// The current year (UTC), for card expiry checks.
-    pub fn year(&self) -> i64 {
-        year_of(self.now())
-    }
 }
 
 /// Real time in Unix milliseconds, for holds, leases and retry schedules.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::json;
 
-use super::{AdvanceHandler, BATCH, Kinds, done, execute};
+use super::{AdvanceHandler, BATCH, Kind, Kinds, done, execute};
 use crate::clock::Stopwatch;
 use crate::http::ctx::Ctx;
 use crate::http::error::{ApiError, ApiResult, store_error};
@@ -135,9 +135,10 @@ async fn run_on_clock(state: &AppState, kinds: &Kinds, sub: DueItem, from: i64) 
     let at = sub.due_at.max(from) / 1000;
     let ctx = Ctx::for_worker(state, sub.account.clone()).on_clock(&clock, at);
     match kinds.0.get(&sub.kind) {
-        Some(kind) if kind.finish.is_none() && kind.every.is_none() => {
-            execute(state, kind, ctx, &sub).await
-        }
+        Some(Kind::Item {
+            handler,
+            every: None,
+        }) => execute(state, handler, None, ctx, &sub).await,
         _ => Err(ApiError::Internal(format!(
             "no handler runs due work of kind {} on a test clock",
             sub.kind

@@ -45,12 +45,16 @@ pub type Outcome = Pin<Box<dyn Future<Output = ApiResult<Vec<Write>>> + Send>>;
 type Handler = Arc<dyn Fn(Ctx, DueItem) -> Outcome + Send + Sync>;
 type AdvanceHandler = Arc<dyn Fn(Ctx, DueItem, Advanced) -> Outcome + Send + Sync>;
 
-struct Kind {
-    handler: Handler,
-    /// Periodic kinds exist once, always: each run schedules the next.
-    every: Option<Duration>,
-    /// Items of this kind advance a test clock, and this finishes one.
-    finish: Option<AdvanceHandler>,
+/// What running an item of a kind does.
+enum Kind {
+    /// Runs `handler`; periodic kinds (`every`) exist once, always: each
+    /// run schedules the next.
+    Item {
+        handler: Handler,
+        every: Option<Duration>,
+    },
+    /// Advances a test clock; `finish` says what it becomes at the end.
+    Advance(AdvanceHandler),
 }
 
 /// The registered kinds of due work: kind name → handler (ordered, so every
@@ -88,15 +92,7 @@ impl Kinds {
     {
         let finish: AdvanceHandler =
             Arc::new(move |ctx, item, advanced| Box::pin(finish(ctx, item, advanced)));
-        let handler: Handler = Arc::new(|_, _| Box::pin(async { Ok(Vec::new()) }));
-        self.0.insert(
-            kind.to_owned(),
-            Kind {
-                handler,
-                every: None,
-                finish: Some(finish),
-            },
-        );
+        self.0.insert(kind.to_owned(), Kind::Advance(finish));
         self
     }
 
@@ -106,14 +102,8 @@ impl Kinds {
         Fut: Future<Output = ApiResult<Vec<Write>>> + Send + 'static,
     {
         let handler: Handler = Arc::new(move |ctx, item| Box::pin(handler(ctx, item)));
-        self.0.insert(
-            kind.to_owned(),
-            Kind {
-                handler,
-                every,
-                finish: None,
-            },
-        );
+        self.0
+            .insert(kind.to_owned(), Kind::Item { handler, every });
         self
     }
 }
@@ -164,7 +154,7 @@ async fn ensure_periodic(state: &AppState, kinds: &Kinds) -> bool {
     let writes: Vec<Write> = kinds
         .0
         .iter()
-        .filter(|(_, kind)| kind.every.is_some())
+        .filter(|(_, kind)| matches!(kind, Kind::Item { every: Some(_), .. }))
         .map(|(name, _)| Write::Schedule(periodic_item(name, now)))
         .collect();
     match state.store().commit("", &writes).await {
@@ -212,25 +202,32 @@ async fn run_item(state: &AppState, kinds: &Kinds, item: DueItem) {
         return;
     };
     let ctx = Ctx::for_worker(state, item.account.clone());
-    let ran = match &kind.finish {
-        Some(finish) => advance::turn(state, kinds, ctx, &item, finish).await,
-        None => execute(state, kind, ctx, &item).await,
+    let ran = match kind {
+        Kind::Advance(finish) => advance::turn(state, kinds, ctx, &item, finish).await,
+        Kind::Item { handler, every } => execute(state, handler, *every, ctx, &item).await,
     };
     if let Err(err) = ran {
         tracing::warn!("scheduler: {} ({}) did not run: {err}", item.kind, item.id);
     }
 }
 
-/// Commits what `kind`'s handler decides for `item`, with its completion.
-async fn execute(state: &AppState, kind: &Kind, ctx: Ctx, item: &DueItem) -> ApiResult<()> {
+/// Commits what `handler` decides for `item`, with its completion (and,
+/// `every` so often, its next run).
+async fn execute(
+    state: &AppState,
+    handler: &Handler,
+    every: Option<Duration>,
+    ctx: Ctx,
+    item: &DueItem,
+) -> ApiResult<()> {
     let done = done(item);
     // Ctx::retry decides again on a version conflict; a lost claim (the
     // lease ran out and another scheduler took the item) commits nothing.
     ctx.retry(|| async {
-        let mut writes = (kind.handler)(ctx.clone(), item.clone()).await?;
+        let mut writes = handler(ctx.clone(), item.clone()).await?;
         // First: a follow-up item may reuse this item's id.
         writes.insert(0, done.clone());
-        if let Some(every) = kind.every {
+        if let Some(every) = every {
             let next = state.clock().now_ms() + every.as_millis() as i64;
             writes.push(Write::Schedule(periodic_item(&item.kind, next)));
         }

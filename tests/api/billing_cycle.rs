@@ -65,6 +65,15 @@ pub(crate) async fn clock_customer(server: &TestServer, clock: &str, card: &str)
     id(&customer)
 }
 
+/// A fresh copy of test card `card` attached to `customer`: its id.
+async fn attach(server: &TestServer, customer: &str, card: &str) -> String {
+    let path = format!("/v1/payment_methods/{card}/attach");
+    id(&server
+        .post(&path, &format!("customer={customer}"))
+        .await
+        .ok())
+}
+
 pub(crate) async fn monthly_price(server: &TestServer, amount: i64) -> String {
     let price = server
         .post(
@@ -268,17 +277,11 @@ async fn failed_renewals_are_retried_then_the_subscription_ends(server: TestServ
     let price = monthly_price(&server, 2000).await;
     let sub = subscribe(&server, &customer, &price, "").await;
     // The card fails from now on.
-    let failing = server
-        .post(
-            "/v1/payment_methods/pm_card_chargeCustomerFail/attach",
-            &format!("customer={customer}"),
-        )
-        .await
-        .ok();
+    let failing = attach(&server, &customer, "pm_card_chargeCustomerFail").await;
     server
         .post(
             &format!("/v1/customers/{customer}"),
-            &format!("invoice_settings[default_payment_method]={}", id(&failing)),
+            &format!("invoice_settings[default_payment_method]={failing}"),
         )
         .await
         .ok();
@@ -313,17 +316,11 @@ async fn failed_renewals_are_retried_then_the_subscription_ends(server: TestServ
     assert_eq!(next["status"], "draft");
     assert_eq!(next["auto_advance"], false);
     // Paying the open invoice with a working card brings it back.
-    let visa = server
-        .post(
-            "/v1/payment_methods/pm_card_visa/attach",
-            &format!("customer={customer}"),
-        )
-        .await
-        .ok();
+    let visa = attach(&server, &customer, "pm_card_visa").await;
     let paid = server
         .post(
             &format!("/v1/invoices/{}/pay", id(&renewal)),
-            &format!("payment_method={}", id(&visa)),
+            &format!("payment_method={visa}"),
         )
         .await
         .ok();
@@ -450,17 +447,11 @@ async fn trials_without_a_payment_method_pause_then_resume(server: TestServer) {
         "{types:?}"
     );
     // Resumed with a card: a new period from now, billed at once.
-    let pm = server
-        .post(
-            "/v1/payment_methods/pm_card_visa/attach",
-            &format!("customer={}", id(&customer)),
-        )
-        .await
-        .ok();
+    let pm = attach(&server, &id(&customer), "pm_card_visa").await;
     server
         .post(
             &format!("/v1/subscriptions/{}", id(&sub)),
-            &format!("default_payment_method={}", id(&pm)),
+            &format!("default_payment_method={pm}"),
         )
         .await
         .ok();
@@ -604,17 +595,11 @@ async fn renewals_needing_authentication_wait_for_the_customer(server: TestServe
     let customer = clock_customer(&server, &clock, "pm_card_visa").await;
     let price = monthly_price(&server, 1500).await;
     let sub = subscribe(&server, &customer, &price, "").await;
-    let card = server
-        .post(
-            "/v1/payment_methods/pm_card_authenticationRequired/attach",
-            &format!("customer={customer}"),
-        )
-        .await
-        .ok();
+    let card = attach(&server, &customer, "pm_card_authenticationRequired").await;
     server
         .post(
             &format!("/v1/subscriptions/{}", id(&sub)),
-            &format!("default_payment_method={}", id(&card)),
+            &format!("default_payment_method={card}"),
         )
         .await
         .ok();

@@ -441,10 +441,16 @@ pub fn mark_failed(
     next_attempt: Option<i64>,
     writes: &mut Vec<Write>,
 ) {
+    count_attempt(invoice, next_attempt);
+    writes.push(ctx.event("invoice.payment_failed", invoice, None));
+}
+
+/// One more payment attempt on the invoice that did not pay it; the next
+/// is tried at `next_attempt` (None: not automatically).
+pub fn count_attempt(invoice: &mut Value, next_attempt: Option<i64>) {
     invoice["attempted"] = json!(true);
     invoice["attempt_count"] = json!(invoice["attempt_count"].as_i64().unwrap_or(0) + 1);
     invoice["next_payment_attempt"] = json!(next_attempt);
-    writes.push(ctx.event("invoice.payment_failed", invoice, None));
 }
 
 /// Voids an open invoice (a canceled `incomplete` subscription's first
@@ -495,18 +501,22 @@ pub async fn void_open(ctx: &Ctx, invoice_id: &str, writes: &mut Vec<Write>) -> 
 /// What the payment method to charge is: the subscription's own default,
 /// else the customer's invoice default.
 pub async fn default_payment_method(ctx: &Ctx, invoice: &Value) -> ApiResult<Option<String>> {
-    if let Some(subscription) = invoice["parent"]["subscription_details"]["subscription"].as_str()
-        && let Some(record) = ctx.get(subscription).await?
-        && let Some(pm) = record.data["default_payment_method"].as_str()
-    {
-        return Ok(Some(pm.to_owned()));
-    }
+    let subscription = match invoice["parent"]["subscription_details"]["subscription"].as_str() {
+        Some(id) => ctx.get(id).await?.map(|r| r.data),
+        None => None,
+    };
     let customer = invoice["customer"].as_str().unwrap_or_default();
-    Ok(ctx.get(customer).await?.and_then(|c| {
-        c.data["invoice_settings"]["default_payment_method"]
-            .as_str()
-            .map(str::to_owned)
-    }))
+    let customer = ctx.get(customer).await?.map(|c| c.data).unwrap_or_default();
+    Ok(charged_method(subscription.as_ref(), &customer))
+}
+
+/// The payment method a subscription's invoices are charged to: its own
+/// `default_payment_method`, else its customer's invoice default.
+pub fn charged_method(subscription: Option<&Value>, customer: &Value) -> Option<String> {
+    subscription
+        .and_then(|s| s["default_payment_method"].as_str())
+        .or_else(|| customer["invoice_settings"]["default_payment_method"].as_str())
+        .map(str::to_owned)
 }
 
 /// After a PaymentIntent moved outside a subscription's own creation (a

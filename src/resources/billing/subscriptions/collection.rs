@@ -54,18 +54,12 @@ pub fn finalization_item(ctx: &Ctx, invoice: &Value) -> DueItem {
     )
 }
 
-/// What a subscription's invoices are charged to: its own default
-/// payment method, else its customer's invoice default.
+/// What a subscription's invoices are charged to (see
+/// [`invoices::charged_method`]).
 pub async fn payment_method_for(ctx: &Ctx, sub: &Value) -> ApiResult<Option<String>> {
-    if let Some(pm) = sub["default_payment_method"].as_str() {
-        return Ok(Some(pm.to_owned()));
-    }
     let customer = sub["customer"].as_str().unwrap_or_default();
-    Ok(ctx.get(customer).await?.and_then(|c| {
-        c.data["invoice_settings"]["default_payment_method"]
-            .as_str()
-            .map(str::to_owned)
-    }))
+    let customer = ctx.get(customer).await?.map(|c| c.data).unwrap_or_default();
+    Ok(invoices::charged_method(Some(sub), &customer))
 }
 
 /// The invoice `item` acts on, if it still has `status` (paid by its
@@ -318,10 +312,7 @@ async fn attempt(ctx: &Ctx, c: &mut Collection) -> ApiResult<Collected> {
         }
         Attempted::RequiresAction(waiting) => {
             c.intent.1 = waiting;
-            c.invoice.1["attempted"] = json!(true);
-            c.invoice.1["attempt_count"] =
-                json!(c.invoice.1["attempt_count"].as_i64().unwrap_or(0) + 1);
-            c.invoice.1["next_payment_attempt"] = Value::Null;
+            invoices::count_attempt(&mut c.invoice.1, None);
             c.events
                 .push(ctx.event("invoice.payment_action_required", &c.invoice.1, None));
             Ok(Collected::NeedsAction)

@@ -171,12 +171,7 @@ pub(super) async fn create_writes(
     let invoice_created = ctx.event("invoice.created", &invoice, None);
     let mut events = vec![invoice_created];
     let payment = invoices::finalize(ctx, &mut invoice, &mut customer, &mut events)?;
-    let pm_id = match &request.default_payment_method {
-        Some(pm) => Some(pm.clone()),
-        None => customer["invoice_settings"]["default_payment_method"]
-            .as_str()
-            .map(str::to_owned),
-    };
+    let pm_id = invoices::charged_method(Some(&sub), &customer);
     let (tail, pending_setup_intent, started) = match payment {
         None => {
             // Nothing due (a trial, a free price): paid on the spot.

@@ -84,12 +84,7 @@ pub(super) async fn invoice_now(
         None => invoices::mark_paid(ctx, &mut invoice, None, &mut events)?,
         Some((intent, mut invoice_payment)) => {
             events.push(ctx.event("payment_intent.created", &intent, None));
-            let pm_id = match sub["default_payment_method"].as_str() {
-                Some(pm) => Some(pm.to_owned()),
-                None => customer["invoice_settings"]["default_payment_method"]
-                    .as_str()
-                    .map(str::to_owned),
-            };
+            let pm_id = invoices::charged_method(Some(sub), &customer);
             let mut intent = intent;
             if let (Some(pm), "charge_automatically") =
                 (pm_id, sub["collection_method"].as_str().unwrap_or_default())
